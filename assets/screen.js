@@ -1,0 +1,42 @@
+/* Wall-screen behaviour that must not cost a server round trip: rotation, clock, periodic reload, and hiding
+   the mouse cursor after a few idle seconds. Only active on pages with a .screen-root. */
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+  screen: {
+    rotate: function (n, state, ids) {
+      var count = (ids || []).length;
+      if (!count) { return [window.dash_clientside.no_update, []]; }
+      var index = (((state && state.index) || 0) + 1) % count;
+      var dots = document.querySelectorAll('.screen-root .sh-dot');
+      dots.forEach(function (d, i) { d.classList.toggle('active', i === index); });
+      return [{index: index, rotated: n},
+              ids.map(function (_, i) { return i === index ? 'screen-view active' : 'screen-view'; })];
+    },
+    clock: function () {
+      var d = new Date();
+      var pad = function (v) { return (v < 10 ? '0' : '') + v; };
+      return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
+             pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+    },
+    scale: function () {
+      return Math.max(0.5, Math.min(4, window.innerWidth / 1920));
+    },
+    reload: function (n) {
+      if (n) { window.location.reload(); }
+      return false;
+    }
+  }
+});
+
+(function () {
+  var timer = null;
+  function idle() { document.body.classList.add('screen-idle'); }
+  function wake() {
+    document.body.classList.remove('screen-idle');
+    if (timer) { clearTimeout(timer); }
+    timer = setTimeout(idle, 3000);
+  }
+  ['mousemove', 'mousedown', 'keydown', 'touchstart'].forEach(function (e) {
+    document.addEventListener(e, wake, {passive: true});
+  });
+  wake();
+})();

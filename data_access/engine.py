@@ -1,0 +1,174 @@
+"""The one warehouse engine of the process, and the single function that runs a query into a DataFrame.
+
+DuckDB files are opened read-only so that several workers can share them. A loader replaces a DuckDB file
+atomically (writes a new file, then renames it over the old one); the engine notices the new file (inode and
+mtime) and reconnects, so pages show new data without a restart.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from .config import get_config
+
+logger = logging.getLogger(__name__)
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse cannot be reached or read; the message is safe to show to a user."""
+
+
+@dataclass
+class _Held:
+    url: str
+    engine: Engine
+    file_id: tuple | None
+    checked: float
+
+
+_lock = threading.Lock()
+_held: _Held | None = None
+_CHECK_EVERY_S = 2.0
+
+
+def duckdb_path(url: str) -> str | None:
+    """The file path of a DuckDB URL, or None for other engines and in-memory DuckDB."""
+    u = make_url(url)
+    if u.get_backend_name() != "duckdb" or not u.database or u.database == ":memory:":
+        return None
+    return u.database
+
+
+def _file_id(path: str | None) -> tuple | None:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns)
+
+
+def make_engine(url: str, *, read_only: bool) -> Engine:
+    """Create an engine with the options each backend needs."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    kwargs: dict = {"pool_pre_ping": backend not in ("duckdb", "sqlite")}
+    if backend == "duckdb":
+        path = duckdb_path(url)
+        if read_only and path is not None:
+            if not os.path.exists(path):
+                raise WarehouseUnavailable(f"DuckDB warehouse file not found: {path}")
+            kwargs["connect_args"] = {"read_only": True}
+    elif backend == "mysql":
+        kwargs["pool_recycle"] = 3600
+    return sa.create_engine(url, **kwargs)
+
+
+def warehouse_engine() -> Engine:
+    """The shared read engine of the configured warehouse (recreated when the URL or the DuckDB file changes)."""
+    global _held
+    cfg = get_config()
+    now = time.monotonic()
+    held = _held
+    if held is not None and held.url == cfg.warehouse_url and now - held.checked < _CHECK_EVERY_S:
+        return held.engine
+    with _lock:
+        held = _held
+        path = duckdb_path(cfg.warehouse_url)
+        file_id = _file_id(path)
+        if held is not None and held.url == cfg.warehouse_url and held.file_id == file_id:
+            held.checked = now
+            return held.engine
+        if held is not None:
+            logger.info("warehouse changed (%s), reconnecting", "new file" if held.url == cfg.warehouse_url else "new url")
+            held.engine.dispose()
+        engine = make_engine(cfg.warehouse_url, read_only=cfg.warehouse_read_only)
+        _held = _Held(cfg.warehouse_url, engine, file_id, now)
+        return engine
+
+
+_version: tuple[str, str, float] | None = None   # (url, version, checked) for server databases
+
+
+def data_version() -> str:
+    """A token that changes whenever a load has completed; every query-cache key carries it (cache.memoize).
+
+    DuckDB: the identity of the file (inode, mtime), which the loader and the demo builder replace atomically.
+    Other databases: the count and newest batch of ``meta_load``, which every loaded batch writes in its own
+    transaction. Re-read at most every few seconds, like the file check of ``warehouse_engine``.
+    """
+    global _version
+    try:
+        engine = warehouse_engine()
+    except Exception:   # the query that follows reports the failure
+        return "unavailable"
+    held = _held
+    if held is not None and held.file_id is not None:
+        return f"file-{held.file_id[0]}-{held.file_id[1]}"
+    now = time.monotonic()
+    cached = _version
+    url = get_config().warehouse_url
+    if cached is not None and cached[0] == url and now - cached[2] < _CHECK_EVERY_S:
+        return cached[1]
+    from .schema import meta_load
+
+    try:
+        with engine.connect() as conn:
+            count, newest, last = conn.execute(sa.select(
+                sa.func.count(), sa.func.max(meta_load.c.loaded_at), sa.func.max(meta_load.c.batch_id))).one()
+        value = f"batches-{count}-{newest}-{last}"
+    except Exception:   # no meta_load (a hand-built warehouse): data change only with the URL
+        value = "static"
+    _version = (url, value, now)
+    return value
+
+
+def reset_engine() -> None:
+    """Drop the shared engine (tests, and before a process writes the same DuckDB file)."""
+    global _held
+    with _lock:
+        if _held is not None:
+            _held.engine.dispose()
+        _held = None
+
+
+def read_df(stmt, params: dict | None = None) -> pd.DataFrame:
+    """Run one SELECT on the warehouse and return its rows. Errors become WarehouseUnavailable."""
+    try:
+        engine = warehouse_engine()
+        with engine.connect() as conn:
+            return pd.read_sql_query(stmt, conn, params=params)
+    except WarehouseUnavailable:
+        raise
+    except (DBAPIError, SQLAlchemyError, OSError) as exc:
+        logger.warning("warehouse query failed: %s", exc)
+        raise WarehouseUnavailable(_describe(exc)) from exc
+    except Exception as exc:  # drivers raise their own types (duckdb.IOException, ...)
+        if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb", "psycopg", "pymysql"):
+            logger.warning("warehouse query failed: %s", exc)
+            raise WarehouseUnavailable(_describe(exc)) from exc
+        raise
+
+
+def _describe(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+def ping() -> tuple[bool, str]:
+    """Whether the warehouse answers a trivial query, and a short message."""
+    try:
+        with warehouse_engine().connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True, "ok"
+    except Exception as exc:  # any failure means "unreachable" to the health check
+        return False, _describe(exc) if not isinstance(exc, WarehouseUnavailable) else str(exc)
