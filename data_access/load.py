@@ -105,7 +105,8 @@ class BatchResult:
     rows_in: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
-    status: str = "ok"                  # ok | rejected
+    status: str = "ok"                  # ok | rejected | not_written (committed, but the run was aborted before
+                                        # its DuckDB copy was published: nothing of it reached the warehouse)
     problem: tuple[str, dict] | None = None   # a file-level reason (code, params) for the summary
 
 
@@ -170,6 +171,8 @@ class RejectsFile:
 class _ServerTarget:
     """PostgreSQL, MariaDB/MySQL, SQLite: batches are transactions on the live database."""
 
+    published = True   # a committed batch is in the warehouse, whatever happens to the run later
+
     def __init__(self, url: str):
         self.url = url
         self.engine: Engine | None = None
@@ -204,6 +207,7 @@ class _DuckDBTarget:
         self.work: Path | None = None
         self.engine: Engine | None = None
         self._lock = None
+        self.published = False   # committed batches are in the copy only, until publish() renames it
 
     @property
     def prefix(self) -> str:
@@ -260,6 +264,7 @@ class _DuckDBTarget:
         Path(f"{self.target}.wal").unlink(missing_ok=True)
         os.replace(self.work, self.target)
         self.work = None
+        self.published = True
         dir_fd = os.open(self.target.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -588,8 +593,10 @@ def run(url: str, paths: list[str | Path], *, on_error: str = "reject-batch", so
     found: Discovery = discover(list(paths))
     result.ignored = found.ignored
     rejects = RejectsFile(rejects_path)
+    target = None
     try:
-        with _target(url, wait_s, progress) as target:
+        target = _target(url, wait_s, progress)
+        with target:
             ctx = _Context(target.engine, on_error, source_system, chunk_rows, rejects, progress)
             for src in found.sources:
                 result.batches.append(load_source(ctx, src))
@@ -602,6 +609,11 @@ def run(url: str, paths: list[str | Path], *, on_error: str = "reject-batch", so
         result.aborted = _short(exc)
     finally:
         rejects.close()
+    if result.aborted and not (target is not None and target.published):
+        # DuckDB: the batches committed into the working copy went with it; the summary must not call them loaded.
+        for b in result.batches:
+            if b.status == "ok":
+                b.status, b.rows_loaded = "not_written", 0
     result.rejects_path = rejects_path if rejects.lines else None
     result.reject_lines = rejects.lines
     result.seconds = time.perf_counter() - started
@@ -617,12 +629,16 @@ def _short(exc: BaseException) -> str:
 
 _WORDS = {
     "zh": {"title": "导入 {url}（出错策略：{policy}）", "line": "{label} → {table}：读入 {rows_in:,} 行，入库 {loaded:,} 行，"
-           "拒绝 {rejected:,} 行 [{status}]", "nothing": "，整个文件未入库", "total": "合计：{batches} 个批次，读入 {rows_in:,} 行，"
+           "拒绝 {rejected:,} 行 [{status}]", "nothing": "，整个文件未入库",
+           "unwritten": "{label} → {table}：读入 {rows_in:,} 行，拒绝 {rejected:,} 行，导入中止，未写入仓库 [{status}]",
+           "total": "合计：{batches} 个批次，读入 {rows_in:,} 行，"
            "入库 {loaded:,} 行，拒绝 {rejected:,} 行；用时 {seconds:.1f} 秒（{rate:,.0f} 行/秒）",
            "rejects": "拒绝明细：{path}（{lines:,} 条）", "ignored": "已忽略：{what}", "aborted": "导入中止：{why}（未完成的批次未写入）",
            "none": "没有找到可导入的文件", "ok": "全部导入成功"},
     "en": {"title": "load into {url} (on error: {policy})", "line": "{label} → {table}: {rows_in:,} rows read, "
            "{loaded:,} loaded, {rejected:,} rejected [{status}]", "nothing": ", nothing of the file was loaded",
+           "unwritten": "{label} → {table}: {rows_in:,} rows read, {rejected:,} rejected; the load was aborted, "
+           "nothing was written [{status}]",
            "total": "total: {batches} batches, {rows_in:,} rows read, {loaded:,} loaded, {rejected:,} rejected; "
            "{seconds:.1f} s ({rate:,.0f} rows/s)", "rejects": "rejected rows: {path} ({lines:,} lines)",
            "ignored": "ignored: {what}", "aborted": "load aborted: {why} (unfinished batches were not written)",
@@ -638,8 +654,9 @@ def summary(result: RunResult, lang: str = "zh") -> str:
             code, params = b.problem
             lines.append(f"  {b.label}{' → ' + b.table if b.table else ''}: {reason(code, lang, **params)} [{b.status}]")
             continue
-        text = w["line"].format(label=b.label, table=b.table, rows_in=b.rows_in, loaded=b.rows_loaded,
-                                rejected=b.rows_rejected, status=b.status)
+        text = w["unwritten" if b.status == "not_written" else "line"].format(
+            label=b.label, table=b.table, rows_in=b.rows_in, loaded=b.rows_loaded, rejected=b.rows_rejected,
+            status=b.status)
         if b.status == "rejected":
             text = text[:-len(f" [{b.status}]")] + w["nothing"] + f" [{b.status}]"
         lines.append("  " + text)

@@ -12,7 +12,9 @@ Reading rules (every other case is a reject with a reason, see validate.REASONS)
   and GB2312) when it decodes as such; a file with NUL bytes (UTF-16, binary) is refused. Comma-separated, with
   double quotes for fields holding commas or line breaks.
 - Header: the first row; names are compared after trimming spaces and ignoring case. Columns without a header
-  are ignored while they are empty.
+  are ignored while they are empty. A CSV row with more fields than the header (a trailing comma) or a quote
+  never closed rejects the file (``bad_structure``, naming the line); a workbook or sheet that cannot be read
+  is ``unreadable``.
 - The template's description row (the second row, as ``data_access.templates`` writes it) is skipped when each
   of its cells equals the description of its column. Completely empty rows are skipped.
 - Row numbers are spreadsheet row numbers: the header is row 1.
@@ -279,17 +281,29 @@ def _is_description(spec: TableSpec, row: pd.Series) -> bool:
 
 
 def read_csv(spec: TableSpec, path: Path, encoding: str, chunk_rows: int) -> Iterator[Chunk]:
-    """The data rows in chunks (FileProblem for header and structure problems, raised when met)."""
-    with open(path, encoding=encoding, newline="") as fh:
-        header = next(csv.reader(fh), None)
+    """The data rows in chunks (FileProblem for header and structure problems, raised when met).
+
+    A row with more fields than the header is a structure problem of the file (``bad_structure``, naming the
+    line), wherever it is. pandas raises for such a row further down, but when it is the *first* data row (a
+    trailing comma, common in exports) it silently takes the first column(s) for row labels instead and shifts
+    every column by one: that row is therefore checked here before pandas reads the file, and any frame that
+    comes back with row labels is refused as well.
+    """
+    header, first_row = _first_rows(path, encoding)
     if header is None:
         raise FileProblem("empty_file")
     names = check_header(spec, header)
-    reader = pd.read_csv(path, encoding=encoding, header=0, names=names, dtype=str, keep_default_na=False,
-                         na_filter=False, skip_blank_lines=False, chunksize=chunk_rows, engine="c")
+    if first_row is not None and len(first_row) > len(header):
+        raise FileProblem("bad_structure", detail=_more_fields(2, len(first_row), len(header)))
+    reader = None
     first = True
     try:
+        # Inside the try: pandas tokenizes the first rows when the reader is made, and may raise there already.
+        reader = pd.read_csv(path, encoding=encoding, header=0, names=names, dtype=str, keep_default_na=False,
+                             na_filter=False, skip_blank_lines=False, chunksize=chunk_rows, engine="c")
         for frame in reader:
+            if not isinstance(frame.index, pd.RangeIndex):   # row labels taken from the data: see the docstring
+                raise FileProblem("bad_structure", detail=f"a row has more fields than the header ({len(header)})")
             rows = frame.index.to_numpy(dtype=np.int64) + 2
             yield _finish_chunk(spec, frame, rows, first)
             first = False
@@ -298,13 +312,44 @@ def read_csv(spec: TableSpec, path: Path, encoding: str, chunk_rows: int) -> Ite
     except UnicodeDecodeError as exc:   # the sniffer read the same bytes; kept for safety
         raise FileProblem("encoding", detail=_short(exc)) from None
     finally:
-        reader.close()
+        if reader is not None:
+            reader.close()
+
+
+def _first_rows(path: Path, encoding: str) -> tuple[list[str] | None, list[str] | None]:
+    """The header and the first data row (``[]`` for an empty line, None when there is none), read with
+    Python's csv module (the same quoting rules as pandas)."""
+    with open(path, encoding=encoding, newline="") as fh:
+        lines = csv.reader(fh)
+        line = 1
+        try:
+            header = next(lines, None)
+            line = 2
+            return header, (next(lines, None) if header is not None else None)
+        except csv.Error as exc:
+            if "field limit" not in str(exc):
+                raise FileProblem("bad_structure", detail=f"line {line}: {_short(exc)}") from None
+            # A quote that is never closed swallows the rest of the file into one field.
+            raise FileProblem("bad_structure", detail=f"line {line}: a field longer than "
+                                                      f"{csv.field_size_limit():,} characters (an unclosed quote?)"
+                              ) from None
+
+
+def _more_fields(line: int | str, fields: int | str, header: int | str) -> str:
+    """The detail of a row with more fields than the header. Lines are counted as pandas counts them, which is
+    also the spreadsheet row number of the rejects file: one per record (a quoted line break does not count),
+    the header is line 1, an empty line counts."""
+    return f"line {line}: {fields} fields, the header has {header}"
 
 
 def _structure_detail(message: str) -> str:
     m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
     if m:
-        return f"line {m.group(2)}: {m.group(3)} fields, the header has {m.group(1)}"
+        return _more_fields(m.group(2), m.group(3), m.group(1))
+    m = re.search(r"EOF inside string starting at row (\d+)", message)
+    if m:   # pandas counts these records from 0 with the header: its row n is line n + 1
+        return f"line {int(m.group(1)) + 1}: a quoted field is never closed"
+    message = message.replace("Error tokenizing data. C error: ", "")
     return message.strip().splitlines()[-1][:200] if message.strip() else "parser error"
 
 
@@ -330,12 +375,10 @@ def cell_text(value) -> str:
 
 
 def read_xlsx(spec: TableSpec, path: Path, sheet: str, chunk_rows: int) -> Iterator[Chunk]:
-    import openpyxl
-
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    """The data rows of one sheet in chunks (FileProblem for header problems and for a sheet that cannot be
+    read)."""
+    it = _sheet_rows(path, sheet)
     try:
-        ws = wb[sheet]
-        it = ws.iter_rows(values_only=True)
         header_cells = next(it, None)
         if header_cells is None:
             raise FileProblem("empty_file")
@@ -362,6 +405,33 @@ def read_xlsx(spec: TableSpec, path: Path, sheet: str, chunk_rows: int) -> Itera
                 buffer, numbers, first = [], [], False
         if buffer:
             yield _xlsx_chunk(spec, names, buffer, numbers, first)
+    finally:
+        it.close()
+
+
+def _sheet_rows(path: Path, sheet: str) -> Iterator[tuple]:
+    """The rows of a sheet as tuples of cell values. The sheet list of a workbook may read while a sheet does not
+    (its XML cut off or damaged, a bad checksum): whatever openpyxl, zipfile or the XML parser raise then is the
+    file's ``unreadable`` problem, as when the sheet list itself cannot be read (see _sources_of), and never
+    stops the run."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types
+        raise FileProblem("unreadable", detail=_short(exc)) from None
+    try:
+        rows = None
+        while True:
+            try:
+                if rows is None:
+                    rows = wb[sheet].iter_rows(values_only=True)
+                cells = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:  # ElementTree.ParseError, zipfile.BadZipFile, KeyError, ValueError …
+                raise FileProblem("unreadable", detail=_short(exc)) from None
+            yield cells
     finally:
         wb.close()
 

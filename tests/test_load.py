@@ -188,6 +188,14 @@ RULES = [
     ("maturity>100", "fact_maturity_score", {"score": "100.5"}, "score", "above_max", "大于最大值 100"),
     ("area=0", "dim_facility", {"floor_area_m2": "0"}, "floor_area_m2", "not_above", "必须大于 0"),
     ("week=0", "dim_school_calendar", {"teaching_week": "0"}, "teaching_week", "below_min", "小于最小值 1"),
+    # Whole-number columns are 32-bit in the warehouse: a larger value must not fail the batch's write (or, as
+    # 1e20 did, become empty).
+    ("covers>int32", "fact_meals_served", {"covers": "3000000000"}, "covers", "above_max", "大于最大值 2147483647"),
+    ("students>int32", "fact_school_year", {"students": "2147483648"}, "students", "above_max",
+     "大于最大值 2147483647"),
+    ("capacity=1e20", "dim_facility", {"capacity": "1e20"}, "capacity", "above_max", "大于最大值 2147483647"),
+    ("week=1e20", "dim_school_calendar", {"teaching_week": "1e20"}, "teaching_week", "above_max",
+     "大于最大值 2147483647"),
     ("date-invalid", "fact_dining_check", {"check_date": "2026-02-30"}, "check_date", "not_a_date", NOT_DATE),
     ("date-compact", "fact_dining_check", {"check_date": "20261103"}, "check_date", "not_a_date", NOT_DATE),
     ("date-mixed", "fact_dining_check", {"check_date": "2026/11-03"}, "check_date", "not_a_date", NOT_DATE),
@@ -199,6 +207,14 @@ RULES = [
     ("ts-no-time", "fact_meter_reading", {"ts": "2026-11-03"}, "ts", "not_a_timestamp", NOT_TS),
     ("ts-hour", "fact_meter_reading", {"ts": "2026-11-03 25:00"}, "ts", "not_a_timestamp", NOT_TS),
     ("ts-zone", "fact_meter_reading", {"ts": "2026-11-03T10:00:00+08:00"}, "ts", "not_a_timestamp", NOT_TS),
+    # pandas' fast parser would read these as 10:01:00, 10:00 and 10:05: the rule rejects them, never guesses
+    ("ts-second-60", "fact_meter_reading", {"ts": "2026-11-03 10:00:60"}, "ts", "not_a_timestamp", NOT_TS),
+    ("ts-two-spaces", "fact_meter_reading", {"ts": "2026-11-03  10:00"}, "ts", "not_a_timestamp", NOT_TS),
+    ("ts-tab", "fact_meter_reading", {"ts": "2026-11-03\t10:00"}, "ts", "not_a_timestamp", NOT_TS),
+    ("ts-one-digit-minute", "fact_meter_reading", {"ts": "2026-11-03 10:5"}, "ts", "not_a_timestamp", NOT_TS),
+    ("ts-one-digit-second", "fact_work_order", {"created_at": "2026-11-03 09:00:5"}, "created_at", "not_a_timestamp",
+     NOT_TS),
+    ("ts-minute-60", "fact_cold_chain_reading", {"ts": "2026-11-03 10:60"}, "ts", "not_a_timestamp", NOT_TS),
     ("fk-meter", "fact_meter_reading", {"meter_id": "NO-SUCH-METER"}, "meter_id", "fk_missing", NO_METER),
     ("fk-facility", "fact_dining_check", {"facility_id": "NO-SUCH"}, "facility_id", "fk_missing",
      "在 dim_facility 中找不到（本文件和仓库中都没有）"),
@@ -323,6 +339,20 @@ def _xlsx(sheets: dict[str, list[list]]) -> bytes:
     return out.getvalue()
 
 
+def _damaged_xlsx() -> bytes:
+    """A workbook whose sheet list reads but whose sheet's XML is cut off (as after an interrupted copy)."""
+    import zipfile
+
+    good = zipfile.ZipFile(io.BytesIO(_xlsx({"fact_meals_served": [["facility_id", "service_date", "meal", "covers"],
+                                                                   [CAN1, "2026-11-03", "lunch", 3]]})))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as damaged:
+        for item in good.infolist():
+            data = good.read(item)
+            damaged.writestr(item, data[:len(data) // 2] if item.filename.startswith("xl/worksheets/") else data)
+    return out.getvalue()
+
+
 FILES = [
     ("missing-column", "fact_meals_served.csv", b"facility_id,service_date,meal\nX,2026-11-03,lunch\n",
      "covers", "missing_column", "缺少必填列"),
@@ -335,6 +365,23 @@ FILES = [
     ("ragged", "fact_meals_served.csv",
      b"facility_id,service_date,meal,covers\nSH-U01-C1-CAN1,2026-11-03,lunch,3\nSH-U01-C1-CAN1,2026-11-04,lunch,3,9\n",
      "", "bad_structure", "CSV 结构错误：line 3: 5 fields, the header has 4"),
+    # A trailing comma on the first data row: pandas would take the first column for row labels.
+    ("trailing-comma", "fact_meals_served.csv",
+     b"facility_id,service_date,meal,covers\nSH-U01-C1-CAN1,2026-11-03,lunch,3,\nSH-U01-C1-CAN1,2026-11-04,lunch,3,\n",
+     "", "bad_structure", "CSV 结构错误：line 2: 5 fields, the header has 4"),
+    # … and with a numeric first column it would have loaded the columns shifted by one, row numbers wrong.
+    ("extra-field-numeric-id", "fact_meals_served.csv",
+     b"facility_id,service_date,meal,covers\n1001,2026-11-03,lunch,3,x,y\n", "", "bad_structure",
+     "CSV 结构错误：line 2: 6 fields, the header has 4"),
+    ("extra-field-after-blank-line", "fact_meals_served.csv",
+     b"facility_id,service_date,meal,covers\n\nSH-U01-C1-CAN1,2026-11-03,lunch,3,\n", "", "bad_structure",
+     "CSV 结构错误：line 3: 5 fields, the header has 4"),
+    ("unclosed-quote", "fact_meals_served.csv",
+     b'facility_id,service_date,meal,covers\nSH-U01-C1-CAN1,2026-11-03,lunch,3\nSH-U01-C1-CAN1,"2026-11-04,lunch,3\n',
+     "", "bad_structure", "CSV 结构错误：line 3: a quoted field is never closed"),
+    ("unclosed-quote-header", "fact_meals_served.csv",
+     b'facility_id,"service_date,meal,covers\n' + b"x" * 300_000 + b"\n", "", "bad_structure",
+     "CSV 结构错误：line 1: a field longer than 131,072 characters (an unclosed quote?)"),
     ("encoding", "fact_meals_served.csv", b"facility_id,service_date,meal,covers\n\xff\xfe\xfd,2026-11-03,lunch,3\n",
      "", "encoding", "文件编码既不是 UTF-8 也不是 GBK/GB18030"),
     ("utf16", "fact_meals_served.csv", "facility_id,service_date,meal,covers\n".encode("utf-16"),
@@ -349,6 +396,10 @@ FILES = [
      "sheet_ambiguous", "工作簿有多个工作表，但没有以表名命名的"),
     ("no-sheet", "book.xlsx", _xlsx({"Sheet1": [["facility_id"]]}), "", "no_sheet",
      "工作簿中没有以表名命名的工作表，文件名也不是表名"),
+    ("missing", "fact_meals_served.csv", None, "", "unreadable", "无法读取文件：no such file"),
+    ("not-a-zip", "fact_meals_served.xlsx", b"PK\x03\x04 but not a workbook", "", "unreadable",
+     "无法读取文件：File is not a zip file"),
+    ("damaged-sheet", "fact_meals_served.xlsx", _damaged_xlsx(), "", "unreadable", None),
 ]
 
 
@@ -356,14 +407,45 @@ FILES = [
 def test_a_file_that_cannot_be_read_is_rejected_with_its_reason(shared_wh, tmp_path, case, name, content, column,
                                                                 code, message):
     path = tmp_path / name
-    path.write_bytes(content)
+    if content is not None:   # None: a path that does not exist
+        path.write_bytes(content)
     result = run(shared_wh, path, tmp=tmp_path)
     assert result.exit_code == 1
     rejects = rejects_of(result)
-    assert rejects[["column", "code", "reason"]].to_dict("records")[0] == {"column": column, "code": code,
-                                                                          "reason": message}
+    first = rejects[["column", "code", "reason"]].to_dict("records")[0]
+    if message is None:   # the library's own words: the code and the reason's start are what matter
+        assert first["reason"].startswith("无法读取文件："), first
+        first["reason"] = None
+    assert first == {"column": column, "code": code, "reason": message}
     (batch,) = result.batches
     assert batch.status == "rejected" and batch.rows_loaded == 0
+
+
+def test_a_row_with_more_fields_than_the_header_rejects_its_file_only(wh, tmp_path):
+    # A trailing comma on the first data row used to abort the whole run (exit 3, a traceback), and with DuckDB
+    # the good files of the run were not published either.
+    folder = tmp_path / "in"
+    rows_file(folder, "dim_school.csv", [BASE["dim_school"]])
+    (folder / "fact_meals_served.csv").write_bytes(
+        b"facility_id,service_date,meal,covers\n" + f"{CAN1},2026-11-03,lunch,3,\n".encode())
+    # Further down, in a later chunk, with skip-rows: the rows of the earlier chunks are not loaded either.
+    late = [{"meter_id": METER, "ts": f"2026-11-20 0{h}:00:00", "consumption": "1"} for h in range(4)]
+    path = rows_file(folder, "fact_meter_reading.csv", late)
+    path.write_bytes(path.read_bytes() + f"{METER},2026-11-20 05:00:00,1,kWh\n".encode())
+    readings = table(wh, "fact_meter_reading")
+    result = run(wh, folder, tmp=tmp_path, on_error="skip-rows", chunk_rows=2)
+    assert result.aborted is None and result.exit_code == 1
+    assert [(b.table, b.status, b.rows_loaded) for b in result.batches] == [
+        ("dim_school", "ok", 1), ("fact_meals_served", "rejected", 0), ("fact_meter_reading", "rejected", 0)]
+    assert query(wh, "SELECT count(*) AS n FROM dim_school WHERE school_id = 'T-01'").n[0] == 1   # published
+    pd.testing.assert_frame_equal(table(wh, "fact_meter_reading"), readings)
+    rejects = rejects_of(result)
+    assert [(Path(f).name, c, r) for f, c, r in rejects[["file", "code", "reason_en"]].values] == [
+        ("fact_meals_served.csv", "bad_structure", "malformed CSV: line 2: 5 fields, the header has 4"),
+        ("fact_meter_reading.csv", "bad_structure", "malformed CSV: line 6: 4 fields, the header has 3")]
+    text = load.summary(result, "en")
+    assert "dim_school.csv → dim_school: 1 rows read, 1 loaded, 0 rejected [ok]" in text
+    assert "fact_meals_served.csv → fact_meals_served: malformed CSV: line 2" in text
 
 
 def test_every_header_problem_is_listed_at_once(shared_wh, tmp_path):
@@ -769,6 +851,52 @@ def test_a_loader_killed_mid_batch_leaves_a_transactional_warehouse_unchanged(tm
     _kill_when(_loader(url, path, tmp_path, "--chunk-rows", "20000"), moment)
     assert snapshot() == before
     eng.dispose()
+
+
+def test_an_aborted_duckdb_run_says_that_nothing_was_written(wh, tmp_path, monkeypatch):
+    # The batches committed into the working copy go with it: the summary must not call them loaded.
+    before = digest(path_of(wh))
+
+    def disk_full(self, progress):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(load._DuckDBTarget, "publish", disk_full)
+    folder = tmp_path / "in"
+    rows_file(folder, "dim_school.csv", [BASE["dim_school"]])
+    rows_file(folder, "fact_meals_served.csv", [dict(BASE["fact_meals_served"], covers="-1")])
+    result = run(wh, folder, tmp=tmp_path)
+    assert result.exit_code == 3 and "No space left" in result.aborted
+    assert [(b.table, b.status, b.rows_loaded) for b in result.batches] == [
+        ("dim_school", "not_written", 0), ("fact_meals_served", "rejected", 0)]
+    assert digest(path_of(wh)) == before
+    en, zh = load.summary(result, "en"), load.summary(result, "zh")
+    assert "dim_school.csv → dim_school: 1 rows read, 0 rejected; the load was aborted, nothing was written " \
+           "[not_written]" in en
+    assert "[ok]" not in en and "0 loaded, 1 rejected" in en and "everything loaded" not in en
+    assert "dim_school.csv → dim_school：读入 1 行，拒绝 0 行，导入中止，未写入仓库 [not_written]" in zh
+    assert "入库 0 行" in next(line for line in zh.splitlines() if line.startswith("合计"))
+
+
+def test_a_failed_write_reports_the_database_error(tmp_path):
+    # After a failed INSERT the DuckDB transaction is aborted; cleaning up must not replace the real error with
+    # "Current transaction is aborted" (which is what the rejects file then showed).
+    from data_access import bulk
+
+    eng = sa.create_engine(f"duckdb:///{tmp_path / 'bulk.duckdb'}")
+    try:
+        schema.create_all(eng)
+        frame = pd.DataFrame({"facility_id": [CAN1], "service_date": [pd.Timestamp("2026-11-03")], "meal": ["lunch"],
+                              "covers": [3_000_000_000]})
+        with pytest.raises(sa.exc.DBAPIError) as caught:
+            with eng.begin() as conn:
+                bulk.insert_frame(conn, schema.fact_meals_served, frame)
+        message = str(caught.value)
+        assert "aborted" not in message and "3000000000" in message and "out of range" in message
+        with eng.begin() as conn:   # the connection is usable again, the view gone with the rollback
+            bulk.insert_frame(conn, schema.fact_meals_served, frame.assign(covers=3))
+            assert conn.execute(sa.text("SELECT covers FROM fact_meals_served")).scalar() == 3
+    finally:
+        eng.dispose()
 
 
 def test_a_second_loader_waits_for_the_lock_and_gives_up(wh, tmp_path):
