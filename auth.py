@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
+import json
 import logging
 import secrets
 import time
@@ -31,7 +32,9 @@ bp = Blueprint("auth", __name__)
 
 PUBLIC = ("/login", "/cas/", "/assets/", "/_dash-component-suites/", "/_favicon.ico", "/favicon.ico",
           "/api/v1/health")
-SCREEN_PATHS = ("/screen", "/_dash-layout", "/_dash-dependencies", "/_dash-update-component", "/_reload-hash")
+# What a screen's page may update through /_dash-update-component: its own outputs and the (data-free) shell.
+SCREEN_OUTPUT_PREFIX = "screen-"
+SHELL_OUTPUTS = {"nav-link", "lang-switch", "brand-title", "nav-user"}
 DEMO_ACCOUNTS = {
     # role: (account name, scope kwargs) — exist only on the embedded demo warehouse, without any password
     "assessor": ("demo-assessor", {}),
@@ -75,6 +78,12 @@ def current_identity() -> dict | None:
     return _identity()
 
 
+def current_who() -> tuple[str, str | None] | None:
+    """(account name, client IP) of the current request, for the audit rows data_access writes."""
+    ident = _identity()
+    return (ident["name"], _client_ip()) if ident else None
+
+
 def _client_ip() -> str:
     # X-Forwarded-For is trusted only through ProxyFix (auth.proxy_hops): anyone can send the header.
     return (request.remote_addr or "")[:64]
@@ -82,7 +91,7 @@ def _client_ip() -> str:
 
 def _account_identity(name: str) -> dict | None:
     account = accounts.get(name)
-    if account is None or account.disabled:
+    if account is None or not account.active:
         return None
     return {"name": account.name, "label": account.label, "role": account.role, "kind": "session",
             "access": accounts.access_for(account)}
@@ -116,7 +125,7 @@ def authenticate():
         if ident is None:
             accounts.audit("?", "token", "refused", path, _client_ip(), "unknown or revoked token")
             return _deny(401, "invalid token", "令牌无效")
-        if ident.kind == "screen" and not path.startswith(SCREEN_PATHS):
+        if ident.kind == "screen" and not _screen_request_allowed():
             return _deny(403, "a screen token only opens screens", "大屏令牌只能用于大屏")
         g.identity = {"name": ident.name, "label": ident.name, "role": ident.kind, "kind": ident.kind,
                       "access": ident.access}
@@ -135,7 +144,7 @@ def authenticate():
         if ident is None:
             session.clear()
             return _deny(401, "screen token revoked", "大屏令牌已失效")
-        if not path.startswith(SCREEN_PATHS):
+        if not _screen_request_allowed():
             return _deny(403, "a screen token only opens screens", "大屏令牌只能用于大屏")
         g.identity = {"name": ident.name, "label": ident.name, "role": "screen", "kind": "screen",
                       "access": ident.access}
@@ -158,6 +167,32 @@ def authenticate():
         session["seen_at"] = now
     g.identity = ident
     return None
+
+
+def _screen_request_allowed() -> bool:
+    """A screen token is read-only and opens the wall screen only: its page, Dash's own resources, and the
+    callbacks whose every output belongs to the screen (or to the data-free shell) — not /screens, not another
+    page's callbacks (a review note's save, say)."""
+    path = request.path
+    if path in ("/screen", "/_dash-layout", "/_dash-dependencies", "/_reload-hash"):
+        return True
+    if path != "/_dash-update-component":
+        return False
+    body = request.get_json(silent=True) or {}
+    outputs, flat = body.get("outputs"), []
+    for out in outputs if isinstance(outputs, list) else [outputs]:
+        flat.extend(out if isinstance(out, list) else [out])   # a wildcard output lists its matches
+    outputs = flat
+    if not outputs or not all(isinstance(o, dict) for o in outputs):
+        return False
+    for out in outputs:
+        oid = out.get("id")
+        name = oid.get("type") if isinstance(oid, dict) else oid
+        if not isinstance(name, str):
+            return False
+        if not (name.startswith(SCREEN_OUTPUT_PREFIX) or name in SHELL_OUTPUTS):
+            return False
+    return True
 
 
 def _login(account: accounts.Account, how: str) -> None:
@@ -284,6 +319,9 @@ def login_demo():
         accounts.add(name, role, display_name=f"演示·{accounts.ROLES[role][0]}", cas_user=f"demo:{name}",
                      actor="demo", **scope)
         account = accounts.get(name)
+    if account.created_by != "demo" or not account.active:   # a real account of that name: never password-free
+        accounts.audit(name, "login", "refused", name, _client_ip(), "demo: not a demo account")
+        return _login_page("该演示账号不可用。 This demo account is unavailable.", 403)
     accounts.audit(name, "login", "ok", name, _client_ip(), "demo")
     _login(account, "demo")
     return redirect(_safe_next(request.form.get("next")))
@@ -353,7 +391,7 @@ def cas_callback():
         accounts.audit("?", "login", "failed", None, _client_ip(), "cas ticket rejected")
         return _login_page("统一身份认证未通过。 Single sign-on failed.", 401)
     account = accounts.by_cas_user(user)
-    if account is None or account.disabled:
+    if account is None or not account.active:
         accounts.audit(user[:64], "login", "failed", None, _client_ip(), "cas user without an active local account")
         return _login_page("该统一身份认证账号未开通驾驶舱权限。 No cockpit account for this user.", 403)
     accounts.audit(account.name, "login", "ok", account.name, _client_ip(), "cas")
@@ -378,7 +416,34 @@ def _headers(response: Response) -> Response:
         if ident is not None:
             accounts.audit(ident["name"], "api_call", "ok" if response.status_code < 400 else str(response.status_code),
                            request.full_path[:300], _client_ip())
+    elif request.path == "/_dash-update-component" and response.status_code == 200:
+        _audit_dash_downloads(response)
     return response
+
+
+def _audit_dash_downloads(response: Response) -> None:
+    """Audit every file a Dash callback hands to a dcc.Download (the maturity evidence pack, the service
+    workbook, …) as an "export": whichever page's callback sends it, the file leaves through this response.
+    Only responses that carry a file (a "filename" key, found without parsing) are parsed."""
+    ident = _identity()
+    data = response.get_data()
+    if ident is None or b'"filename"' not in data:
+        return
+    try:
+        outputs = json.loads(data).get("response") or {}
+        sent = [(str(cid), val["filename"]) for cid, props in outputs.items() if isinstance(props, dict)
+                for val in props.values() if isinstance(val, dict) and "filename" in val and "content" in val]
+        body = request.get_json(silent=True) or {}
+        params = [s.get("value") for s in (body.get("state") or []) + (body.get("inputs") or [])
+                  if isinstance(s, dict) and isinstance(s.get("value"), dict)]
+    except Exception:   # never break a response over its audit; the log says why
+        logger.warning("could not read a Dash download for the audit", exc_info=True)
+        return
+    for component, filename in sent:
+        query = "&".join(f"{k}={v}" for p in params for k, v in p.items()
+                         if k in ("region", "school", "campus", "facility", "from", "to", "lang") and v)
+        accounts.audit(ident["name"], "export", "ok", f"{filename}"[:300], _client_ip(),
+                       f"dash download {component}; {query}"[:2000])
 
 
 # Dash adds the inline scripts of clientside callbacks when it sets up its first request, so the hashes are
@@ -404,7 +469,7 @@ def init_app(server: Flask, csp_hashes: Callable[[], list[str]] | None = None) -
     server.register_blueprint(bp)
     server.before_request(authenticate)
     server.after_request(_headers)
-    set_access_provider(current_access)
+    set_access_provider(current_access, current_who)
 
 
 def require_role(*roles: str) -> dict:

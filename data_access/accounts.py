@@ -7,7 +7,10 @@
     python -m data_access.accounts enable NAME
     python -m data_access.accounts token NAME [--label TEXT]
     python -m data_access.accounts screen-token (--school ID | --region CODE | --facility ID) [--label TEXT]
-    python -m data_access.accounts audit [--limit N]
+    python -m data_access.accounts list-tokens [--all]
+    python -m data_access.accounts revoke NAME
+    python -m data_access.accounts revoke-screen (--label TEXT | --id ID | --token TOKEN)
+    python -m data_access.accounts audit [--limit N] [--action ACTION]
 
 Passwords are stored as salted hashes (werkzeug scrypt), tokens as SHA-256 digests; a password or token is
 printed once, when it is made. Every change is written to the audit log. Roles and what they may see:
@@ -58,10 +61,17 @@ class Account:
     region_code: str | None
     facility_id: str | None
     disabled: bool
+    created_by: str | None = None   # "demo": a demo account, usable in demo mode only
 
     @property
     def label(self) -> str:
         return self.display_name or self.name
+
+    @property
+    def active(self) -> bool:
+        """Whether the account may act now: not disabled, and a demo account only while the cockpit runs in
+        demo mode (on the embedded demo warehouse) — a session or token of one never reaches real data."""
+        return not self.disabled and (self.created_by != "demo" or get_config().demo)
 
 
 def _now() -> dt.datetime:
@@ -70,7 +80,7 @@ def _now() -> dt.datetime:
 
 def _row(r) -> Account:
     return Account(r["name"], r["display_name"] or r["name"], r["role"], r["school_id"], r["region_code"],
-                   r["facility_id"], bool(r["disabled"]))
+                   r["facility_id"], bool(r["disabled"]), r["created_by"])
 
 
 def _check_scope(role: str, school: str | None, region: str | None, facility: str | None) -> None:
@@ -203,7 +213,7 @@ _DUMMY_HASH = generate_password_hash("not a password of anyone")
 
 def access_for(account: Account) -> Access:
     """The data an account may see. Region officers see the region's schools as they are now."""
-    if account.disabled or account.role == "admin":
+    if not account.active or account.role == "admin":
         return Access(frozenset(), None, f"{account.role}:{account.name}")
     label = f"{account.role}:{account.name}"
     if account.role == "assessor":
@@ -281,7 +291,7 @@ def lookup_token_digest(digest: str) -> TokenIdentity | None:
         return None
     if r["kind"] == "api":
         account = get(r["account"])
-        if account is None or account.disabled:
+        if account is None or not account.active:
             return None
         return TokenIdentity("api", account, access_for(account), account.name)
     from .dims import org_tree
@@ -299,7 +309,74 @@ def lookup_token_digest(digest: str) -> TokenIdentity | None:
     return TokenIdentity("screen", None, access, label)
 
 
+TOKEN_ID_LENGTH = 12   # a token's id: the first hex digits of its SHA-256 digest (never the token itself)
+
+
+def list_tokens(include_revoked: bool = False) -> list[dict]:
+    """Every token as {"id", "kind", "account", "scope", "label", "created_at", "revoked"} — never the token
+    (which is not stored) nor its full digest; ``id`` names it for ``revoke_screen_tokens(token_id=…)``."""
+    t = appdb.api_token
+    stmt = sa.select(t).order_by(t.c.created_at, t.c.token_hash)
+    if not include_revoked:
+        stmt = stmt.where(t.c.revoked.is_(False))
+    with appdb.app_engine().connect() as conn:
+        rows = conn.execute(stmt).mappings().all()
+    return [{"id": r["token_hash"][:TOKEN_ID_LENGTH], "kind": r["kind"], "account": r["account"],
+             "scope": r["school_id"] or r["region_code"] or r["facility_id"] or None, "label": r["label"],
+             "created_at": r["created_at"], "revoked": bool(r["revoked"])} for r in rows]
+
+
+def revoke_tokens(name: str, actor: str = "cli") -> int:
+    """Revoke every API token of an account (its sessions are not affected: ``disable`` ends those).
+    Returns how many were revoked; an unknown account is an InputError."""
+    if get(name) is None:
+        raise InputError(f"没有账号：{name}", f"no account {name!r}")
+    t = appdb.api_token
+    with appdb.app_engine().begin() as conn:
+        n = conn.execute(sa.update(t).where(t.c.kind == "api", t.c.account == name, t.c.revoked.is_(False))
+                         .values(revoked=True)).rowcount
+    audit(actor, "token_revoke", "ok", name, detail=f"api tokens revoked: {n}")
+    return n
+
+
+def revoke_screen_tokens(*, label: str | None = None, token_id: str | None = None, token: str | None = None,
+                         actor: str = "cli") -> int:
+    """Revoke wall-screen tokens by label (every screen token carrying it), by id (as ``list_tokens`` shows it;
+    at least 6 hex digits, and it must name exactly one token) or by the token itself. A screen showing a
+    revoked token stops at its next request. Returns how many were revoked; nothing matching is an InputError."""
+    if sum(1 for v in (label, token_id, token) if v) != 1:
+        raise InputError("请给出 --label、--id 或 --token 之一", "give exactly one of --label, --id, --token")
+    t = appdb.api_token
+    cond = [t.c.kind == "screen", t.c.revoked.is_(False)]
+    if label:
+        cond.append(t.c.label == label)
+    elif token:
+        cond.append(t.c.token_hash == _digest(token.strip()))
+    else:
+        prefix = token_id.strip().lower()
+        if len(prefix) < 6 or any(c not in "0123456789abcdef" for c in prefix):
+            raise InputError("令牌编号应为至少6位十六进制数字（见 list-tokens）",
+                             "a token id is at least 6 hex digits (see list-tokens)")
+        cond.append(t.c.token_hash.like(prefix + "%"))
+    with appdb.app_engine().begin() as conn:
+        hits = [r[0] for r in conn.execute(sa.select(t.c.token_hash).where(*cond))]
+        if not hits:
+            raise InputError("没有匹配的有效大屏令牌", "no active screen token matches")
+        if token_id and len(hits) > 1:
+            raise InputError("令牌编号不唯一，请多给几位", "the token id matches several tokens; give more digits")
+        conn.execute(sa.update(t).where(t.c.token_hash.in_(hits)).values(revoked=True))
+    audit(actor, "screen_token_revoke", "ok", label or (token_id or "token"),
+          detail="revoked: " + ", ".join(h[:TOKEN_ID_LENGTH] for h in hits))
+    return len(hits)
+
+
 # --- audit --------------------------------------------------------------------------------------------------
+
+# What the audit log records (action column): logins and sessions, data access, account and token changes.
+AUDIT_ACTIONS = ("login", "logout", "session_timeout", "api_call", "export", "scope_denied", "account_add",
+                 "account_disable", "account_enable", "token_issue", "token_revoke", "screen_token_issue",
+                 "screen_token_revoke", "token", "screen_token")
+
 
 def audit(actor: str, action: str, outcome: str, target: str | None = None, ip: str | None = None,
           detail: str | None = None) -> None:
@@ -339,8 +416,16 @@ def main(argv: list[str] | None = None) -> int:
     p_scr = sub.add_parser("screen-token", help="issue a read-only wall-screen token bound to one scope")
     for opt in ("school", "region", "facility", "label"):
         p_scr.add_argument(f"--{opt}")
+    p_lst = sub.add_parser("list-tokens", help="list tokens: id, kind, account or scope, label, created (never the token)")
+    p_lst.add_argument("--all", action="store_true", help="revoked tokens too")
+    sub.add_parser("revoke", help="revoke every API token of an account").add_argument("name")
+    p_rvs = sub.add_parser("revoke-screen", help="revoke wall-screen tokens by label, id (see list-tokens) or token")
+    p_rvs.add_argument("--label")
+    p_rvs.add_argument("--id", dest="token_id")
+    p_rvs.add_argument("--token")
     p_aud = sub.add_parser("audit", help="print the newest audit rows")
     p_aud.add_argument("--limit", type=int, default=50)
+    p_aud.add_argument("--action", help="only this action (login, export, api_call, scope_denied, …)")
     args = parser.parse_args(argv)
     try:
         if args.command == "add":
@@ -366,23 +451,25 @@ def main(argv: list[str] | None = None) -> int:
                                        label=args.label)
             print(f"screen token (shown once): {token}")
             print(f"use it as /screen?…&token={token}")
+        elif args.command == "list-tokens":
+            print(f"{'id':{TOKEN_ID_LENGTH}} {'kind':6} {'account/scope':20} {'created':19} {'state':8} label")
+            for r in list_tokens(include_revoked=args.all):
+                who = r["account"] if r["kind"] == "api" else r["scope"]
+                print(f"{r['id']} {r['kind']:6} {who or '-':20} {r['created_at']!s:19} "
+                      f"{'revoked' if r['revoked'] else 'active':8} {r['label'] or ''}")
+        elif args.command == "revoke":
+            print(f"revoked {revoke_tokens(args.name)} API token(s) of {args.name}")
+        elif args.command == "revoke-screen":
+            n = revoke_screen_tokens(label=args.label, token_id=args.token_id, token=args.token)
+            print(f"revoked {n} screen token(s)")
         elif args.command == "audit":
-            for r in audit_rows(args.limit):
+            for r in audit_rows(args.limit, args.action):
                 print(f"{r['ts']} {r['actor']:16} {r['action']:20} {r['outcome']:8} {r['target']} {r['detail']}")
     except InputError as exc:
         print(f"error: {exc.en}", file=sys.stderr)
         return 2
     return 0
 
-
-
-def revoke_tokens(*, account: str | None = None, digest: str | None = None, actor: str = "cli") -> int:
-    t = appdb.api_token
-    cond = t.c.account == account if account else t.c.token_hash == digest
-    with appdb.app_engine().begin() as conn:
-        n = conn.execute(sa.update(t).where(cond).values(revoked=True)).rowcount
-    audit(actor, "token_revoke", "ok", account or digest, detail=str(n))
-    return n
 
 
 if __name__ == "__main__":

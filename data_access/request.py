@@ -20,12 +20,16 @@ LANGS = ("zh", "en")
 
 _acting: contextvars.ContextVar[tuple[Access, str] | None] = contextvars.ContextVar("cockpit_acting", default=None)
 _provider: Callable[[], tuple[Access, str] | None] | None = None
+_who: Callable[[], tuple[str, str | None] | None] | None = None
 
 
-def set_access_provider(provider: Callable[[], tuple[Access, str] | None] | None) -> None:
-    """Register the web tier's function returning (access, user name) for the current request, or None."""
-    global _provider
+def set_access_provider(provider: Callable[[], tuple[Access, str] | None] | None,
+                        who: Callable[[], tuple[str, str | None] | None] | None = None) -> None:
+    """Register the web tier's function returning (access, user name) for the current request, or None; and
+    optionally one returning (account name, client IP) for the audit log."""
+    global _provider, _who
     _provider = provider
+    _who = who
 
 
 @contextlib.contextmanager
@@ -56,6 +60,27 @@ def current_user_name() -> str:
     return found[1] if found else "anonymous"
 
 
+def audit_request(action: str, outcome: str, target: str | None = None, detail: str | None = None) -> None:
+    """Write an audit row for the current caller: the account name (unique, unlike display names) and IP the
+    web tier knows, else the acting name of ``acting_as``."""
+    from .accounts import audit
+
+    found = _who() if _who is not None else None
+    actor, ip = found if found else (current_user_name(), None)
+    audit(actor, action, outcome, target, ip, detail)
+
+
+def resolve_audited(params: dict, access: Access | None = None) -> Scope:
+    """``resolve_scope`` with the caller's access (unless given); a refusal is written to the audit log
+    (who asked for what) before it propagates."""
+    try:
+        return resolve_scope(params, access if access is not None else access_for_request())
+    except ScopeDenied:
+        audit_request("scope_denied", "refused",
+                      ",".join(f"{k}={v}" for k, v in params.items() if v and isinstance(v, str))[:300])
+        raise
+
+
 @dataclass(frozen=True)
 class Request:
     scope: Scope
@@ -78,13 +103,6 @@ def parse_lang(params: dict, default: str = "zh") -> str:
 def parse_request(params: dict, access: Access | None = None, default_lang: str = "zh") -> Request:
     """Scope and period from parameters; raises InputError / ScopeDenied with a bilingual message."""
     clean = {k: first(params, k) for k in ("region", "school", "campus", "facility", "level")}
-    try:
-        scope = resolve_scope(clean, access if access is not None else access_for_request())
-    except ScopeDenied:
-        from .accounts import audit   # every refused scope is on record (who asked for what)
-
-        audit(current_user_name(), "scope_denied", "refused",
-              ",".join(f"{k}={v}" for k, v in clean.items() if v)[:300])
-        raise
+    scope = resolve_audited(clean, access)   # every refused scope is on record
     period = period_from_params(first(params, "from"), first(params, "to"))
     return Request(scope, period, parse_lang(params, default_lang))

@@ -171,7 +171,10 @@ def resolve_scope(params: dict, access: Access | None = None) -> Scope:
         return scope
     if allowed is not None:
         inside = [s for s in scope.schools if s in allowed]
-        if scope.level in ("school", "campus", "facility") and not inside:
+        # A place that shares no school with the caller's access is refused outright — a region included: an
+        # empty answer would still be an answer (and go unaudited). The association is everyone's top level
+        # (it shows the schools one may see; none for an account without data access, like an admin).
+        if scope.level != "association" and not inside:
             raise ScopeDenied("超出您的数据权限范围", "outside your data scope")
         scope = Scope(scope.level, scope.region, scope.school, scope.campus, scope.facility, tuple(inside))
     return scope

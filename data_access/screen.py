@@ -23,7 +23,7 @@ from .config import get_config
 from .engine import WarehouseUnavailable, ping
 from .errors import InputError
 from .period import Period
-from .request import access_for_request
+from .request import access_for_request, resolve_audited
 from .scope import Access, Scope, resolve_scope
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def parse_target(params: dict, access: Access | None = None) -> Target:
     anything unknown, ScopeDenied outside the access)."""
     access = access if access is not None else access_for_request()
     scope_params = {k: str(params[k]) for k in ("region", "school", "campus", "facility") if params.get(k)}
-    resolve_scope(scope_params, access)
+    resolve_audited(scope_params, access)   # a refusal is audited (a screen token tried on another place)
     raw_views = [v.strip() for v in str(params.get("views") or ",".join(DEFAULT_VIEWS)).split(",") if v.strip()]
     unknown = [v for v in raw_views if v not in ALL_VIEWS]
     if unknown or not raw_views:
@@ -300,14 +300,34 @@ def heartbeat(screen_id: str, name: str, url: str, views, view_shown: str | None
             conn.execute(sa.insert(hb).values(screen_id=screen_id, **values))
 
 
-def screens(now: dt.datetime | None = None) -> list[dict]:
-    """Every screen that reported, with its health: ok, stale (data not refreshed for 3 intervals or marked
-    stale) or silent (no heartbeat for 3 intervals)."""
+def _screen_visible(url: str, access: Access) -> bool:
+    """Whether a screen (by its URL's scope) lies wholly inside what the caller may see."""
+    if access.schools is None and access.facility is None:
+        return True
+    import urllib.parse
+
+    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    try:
+        scope = resolve_scope({k: params[k] for k in ("region", "school", "campus", "facility") if params.get(k)},
+                              Access.everything())
+    except InputError:
+        return False
+    if access.facility is not None:
+        return scope.facility == access.facility
+    return bool(scope.schools) and set(scope.schools) <= set(access.schools or ())
+
+
+def screens(now: dt.datetime | None = None, access: Access | None = None) -> list[dict]:
+    """Every screen that reported and lies inside the caller's access, with its health: ok, stale (data not
+    refreshed for 3 intervals or marked stale) or silent (no heartbeat for 3 intervals)."""
     now = now or dt.datetime.now()
+    access = access if access is not None else access_for_request()
     with appdb.app_engine().connect() as conn:
         rows = conn.execute(sa.select(appdb.screen_heartbeat).order_by(appdb.screen_heartbeat.c.name)).mappings().all()
     out = []
     for r in rows:
+        if not _screen_visible(r["url"], access):
+            continue
         limit = dt.timedelta(seconds=3 * r["refresh_s"])
         if now - r["last_seen"] > limit:
             health, since = "silent", r["last_seen"]
