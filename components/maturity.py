@@ -103,8 +103,11 @@ register({
     "mat.state.not_applicable": ("不适用：不计入，维度内重新加权", "Not applicable: left out, dimension re-weighted"),
     "mat.state.suppressed": ("样本不足 (n < {n})：不计入，维度内重新加权",
                              "Too few people (n < {n}): left out, dimension re-weighted"),
+    "mat.state.no_data": ("有食堂但窗口内无设备上报：计 0 分", "A canteen, but no device reported in the window: counts 0"),
     "mat.dim.row": ("{name} · 权重 {weight} · 得分 {score}", "{name} · weight {weight} · score {score}"),
     "mat.export": ("导出证据包（Excel）", "Export evidence pack (Excel)"),
+    "mat.export.pdf": ("导出证据包（PDF）", "Export evidence pack (PDF)"),
+    "mat.export.pdf.unavailable": ("PDF 不可用：{reason}", "PDF unavailable: {reason}"),
     "mat.export.hint": ("含框架版本、全部指标得分、来源、证据、评估方、派生指标原始数值、范围与数据时间",
                         "Framework version, every indicator's score, source, evidence and assessor, the derived "
                         "figures, the scope and the data-as-of time"),
@@ -175,6 +178,12 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+def _bound(value) -> str:
+    """A level band's lower bound exactly as the framework gives it (40, 39.5), never rounded: a bound printed
+    "40" for 39.5 would contradict a dimension of 39.6 meeting it."""
+    return f"{float(value):g}"
+
+
 # --- the school ----------------------------------------------------------------------------------------------
 
 def floor_text(fw, summary: dict, lang: str) -> str:
@@ -184,9 +193,9 @@ def floor_text(fw, summary: dict, lang: str) -> str:
         dim = fw.dimension(summary["capped_by"])
         return t("mat.floor.capped", lang, by=fw.level_name(by), level=fw.level_name(level), dim=dim.name(lang),
                  value=_n(summary[f"dim.{dim.id}"]), next=fw.level_name(level + 1),
-                 floor=_n(fw.levels[level - 1][1], 0))
+                 floor=_bound(fw.levels[level - 1][1]))
     if level > 1:
-        return t("mat.floor.ok", lang, level=fw.level_name(level), floor=_n(fw.levels[level - 2][1], 0))
+        return t("mat.floor.ok", lang, level=fw.level_name(level), floor=_bound(fw.levels[level - 2][1]))
     return t("mat.floor.base", lang, level=fw.level_name(level))
 
 
@@ -204,8 +213,28 @@ def peer_text(bench, lang: str) -> str:
     return group + sep + t("mat.peer.percentile", lang, p=pct)
 
 
-def school_summary(pack, lang: str, export_id: dict, card_id: str) -> html.Div:
-    """Score, level with the floor rule explained, peer position, year-on-year and the export button."""
+def evidence_buttons(export_id: dict, lang: str, pdf: tuple[str, bool, str] | None = None) -> html.Div:
+    """The evidence pack's downloads: the Excel button (a callback) and, when ``pdf`` = (href, available, why not)
+    is given, the PDF link next to it — greyed out with the reason when Chromium cannot print."""
+    buttons = [dbc.Button([html.I(className="bi bi-file-earmark-excel me-1"), t("mat.export", lang)], id=export_id,
+                          color="primary", size="sm", outline=True, title=t("mat.export.hint", lang))]
+    if pdf is not None:
+        link, ok, reason = pdf
+        label = [html.I(className="bi bi-file-earmark-pdf me-1"), t("mat.export.pdf", lang)]
+        if ok:
+            buttons.append(html.A(label, href=link, target="_blank", rel="noopener", id="maturity-evidence-pdf",
+                                  className="btn btn-sm btn-outline-primary", title=t("mat.export.hint", lang)))
+        else:
+            buttons.append(html.Span(label, id="maturity-evidence-pdf", className="btn btn-sm btn-outline-secondary "
+                                     "disabled", title=t("mat.export.pdf.unavailable", lang, reason=reason),
+                                     **{"aria-disabled": "true"}))
+    return html.Div(buttons, className="d-flex flex-wrap gap-1 no-print mat-evidence-buttons")
+
+
+def school_summary(pack, lang: str, export_id: dict, card_id: str,
+                   pdf: tuple[str, bool, str] | None = None) -> html.Div:
+    """Score, level with the floor rule explained, peer position, year-on-year and the evidence-pack downloads
+    (Excel, and PDF when ``pdf`` = (href, available, why not) is given)."""
     fw, s = pack.framework, pack.summary
     assessors = sorted({a for a in pack.indicators.assessor.dropna().astype(str)})
     rounds = s.get("assessed_period")
@@ -237,8 +266,7 @@ def school_summary(pack, lang: str, export_id: dict, card_id: str) -> html.Div:
             html.Dt(t("mat.yoy", lang)), html.Dd(yoy, id="maturity-yoy-text"),
             html.Dt(t("mat.round", lang)), html.Dd(round_text),
         ], className="mat-facts mt-2 mb-2"),
-        dbc.Button([html.I(className="bi bi-file-earmark-excel me-1"), t("mat.export", lang)], id=export_id,
-                   color="primary", size="sm", outline=True, title=t("mat.export.hint", lang)),
+        evidence_buttons(export_id, lang, pdf),
     ]
     card = dbc.Card([dbc.CardHeader(html.Span(pick(lang, pack.school["school_name"] or "",
                                                    pack.school["school_name_en"] or pack.school["school_name"] or ""),
@@ -297,7 +325,7 @@ def gap_list(fw, plan, rows, lang: str, list_id: str) -> html.Div:
     if plan.target_level is None:
         return html.Div(t("mat.gap.top", lang, level=fw.level_name(plan.level)), id=list_id, className="text-muted")
     intro = html.P(t("mat.gap.intro", lang, level=fw.level_name(plan.level), target=fw.level_name(plan.target_level),
-                     total=_n(plan.need_total, 0), floor=_n(plan.need_dimension, 0), points=_n(plan.points)),
+                     total=_bound(plan.need_total), floor=_bound(plan.need_dimension), points=_n(plan.points)),
                    className="small mb-2")
     by_id = {r["indicator_id"]: r for r in rows}
     body = []
@@ -350,6 +378,8 @@ def derived_evidence(r: dict, lang: str) -> str:
         return t("mat.state.not_applicable", lang)
     if r["state"] == "suppressed":
         return t("mat.state.suppressed", lang, n=r.get("min_n", 10))
+    if r["state"] == "no_data":
+        return t("mat.state.no_data", lang)
     name = pick(lang, r.get("from_name_zh") or "", r.get("from_name_en") or "")
     return f"{name}: {_n(r['num'], 0)} / {_n(r['den'], 0)} = {fmt_value(r['value'], r.get('unit') or '')}"
 
@@ -525,7 +555,8 @@ def heatmap_figure(fw, rows: list[dict], lang: str) -> go.Figure:
     matrix = [[float(r[f"dim.{d.id}"]) for d in fw.dimensions] for r in rows]
     fig = go.Figure(go.Heatmap(
         z=matrix, x=[_wrap(d.name(lang), 16) for d in fw.dimensions], y=names, zmin=0, zmax=100, colorscale="Blues",
-        xgap=2, ygap=2, text=[[_n(v, 0) for v in row] for row in matrix], texttemplate="%{text}",
+        # one decimal, like every score: a 39.96 printed "40" would seem to pass a floor of 40 it misses
+        xgap=2, ygap=2, text=[[_n(v) for v in row] for row in matrix], texttemplate="%{text}",
         textfont=dict(size=12), hovertemplate="%{y} · %{x}: %{z:.1f}<extra></extra>",
         colorbar=dict(thickness=10, len=0.8),
     ))

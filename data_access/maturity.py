@@ -2,9 +2,11 @@
 next level and the evidence pack.
 
 The framework is a versioned YAML file (config ``maturity.framework``), validated on load. Assessed indicators
-come from ``fact_maturity_score`` (the latest assessment round — period — of each school whose year is not after
-the year of the selected period's end); derived ones are computed from the warehouse through the indicator
-registry and scaled linearly to 0–100, so part of the score follows from daily data rather than self-report.
+come from ``fact_maturity_score``: of each school's assessment rounds (periods) whose year is not after the year of
+the selected period's end, the one assessed last by that date (latest ``assessed_on``; equal dates: the greater
+period), with its scores assessed by then — a round assessed after the as-of date did not exist yet. Derived
+ones are computed from the warehouse through the indicator registry and scaled linearly to 0–100, so part of
+the score follows from daily data rather than self-report.
 
 Which data a derived indicator reads: the **assessment window**, the 12 months (framework
 ``derived_window_days``, per indicator ``window_days``) ending on the last day of the selected period, clipped
@@ -14,11 +16,15 @@ while the sliding 12-month window still follows the daily data. The period's len
 only its end ("as of"); the page says which window was used.
 
 A derived indicator that does not apply to a school (no canteen, so no cold chain) is left out and its
-dimension re-weighted over the indicators that apply; one resting on fewer people than the privacy threshold
-is left out the same way (scoring it would reveal the suppressed figure); an assessed indicator without a score
-counts 0 (not assessed is not achieved). Score = Σ weight × indicator score ÷ 100. Levels by score band,
-capped by the floor rule: a school reaches a level only if every dimension scores at least the lower bound of
-the level below it (DCMM, GB/T 36073-2018).
+dimension re-weighted over the indicators that apply — but a school *with* a canteen where no cold-chain device
+reported in the window scores 0 there (``CANTEEN_INDICATORS``: a school must not gain from having no sensors).
+One resting on fewer people than the privacy threshold is left out the same way (scoring it would reveal the
+suppressed figure); an assessed indicator without a score counts 0 (not assessed is not achieved).
+Score = Σ weight × indicator score ÷ 100. The score and the dimension scores are official to one decimal
+(``round_score``: half up, 59.96 → 60.0) and the levels are banded on those one-decimal figures, so that what
+every view and the evidence pack print is what decided the level. Levels by score band, capped by the floor
+rule: a school reaches a level only if every dimension scores at least the lower bound of the level below it
+(DCMM, GB/T 36073-2018).
 
 Every school's figures are computed once for the whole warehouse (a school's score must not depend on who looks
 at it) and then filtered. Functions that return **rows** (``school_scores``, ``indicator_scores``,
@@ -34,7 +40,9 @@ import datetime as dt
 import functools
 import logging
 import math
+import re
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Mapping
 
@@ -60,6 +68,14 @@ _DAILY_STARTS = ("fact_dining_check", "fact_meals_served", "fact_cold_chain_read
                  "fact_survey_response", "fact_work_order")
 
 SCORED, NOT_ASSESSED, NOT_APPLICABLE, SUPPRESSED = "scored", "not_assessed", "not_applicable", "suppressed"
+NO_DATA = "no_data"   # applies (the school has a canteen) but nothing reported in the window: scores 0
+
+# Registry indicators measured on a school's canteens that every school with a canteen has: there a missing figure
+# means nothing reported in the window (no cold-chain device reporting), which scores 0. Only a school without a
+# canteen is "not applicable" — otherwise a school with no sensors would score better than one with an offline one.
+CANTEEN_INDICATORS = frozenset({"dining.cold_chain_online"})
+# "…-v1.yaml": a framework file name may carry the (major) version its content must agree with.
+_FILE_VERSION = re.compile(r"-v(\d+(?:\.\d+)*)$")
 
 
 class FrameworkError(ValueError):
@@ -168,6 +184,22 @@ class Framework:
         return by_score, level, (lowest_dim if level < by_score else None)
 
 
+def round_score(value: float) -> float:
+    """A score as officially stated: one decimal, rounded half up on its decimal value (59.95 → 60.0, 39.94 → 39.9;
+    float noise below 1e-9 ignored). Levels are banded on these figures, so the printed score decides the level."""
+    return float(Decimal(f"{float(value):.9f}").quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def _finite(value) -> float:
+    """A finite number (not a bool, NaN or infinity), else ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
 def _positive_int(value, where: str, problems: list) -> int | None:
     if value is None:
         return None
@@ -183,13 +215,22 @@ def parse_framework(raw: dict, source: str = "framework") -> Framework:
     if not isinstance(raw, dict):
         raise FrameworkError(f"{source}: the file must hold a mapping")
     problems = []
+    fw_id = raw.get("id")
+    if not isinstance(fw_id, str) or not fw_id.strip():
+        problems.append("'id' must be a non-empty text naming the framework")
+    version = raw.get("version")
+    if isinstance(version, float):
+        problems.append(f"'version' must be quoted text (version: \"{version}\"): an unquoted {version} is read as a "
+                        "number, and 1.10 would become 1.1")
+    elif isinstance(version, bool) or not isinstance(version, (str, int)) or not str(version).strip():
+        problems.append("'version' must be a non-empty text (evidence packs record it)")
     levels_raw = raw.get("levels") or []
     levels = []
     for i, lv in enumerate(levels_raw if isinstance(levels_raw, list) else []):
         try:
-            levels.append((str(lv["level"]), float(lv["min"])))
+            levels.append((str(lv["level"]), _finite(lv["min"])))
         except (KeyError, TypeError, ValueError):
-            problems.append(f"levels[{i}] needs a name 'level' and a numeric 'min'")
+            problems.append(f"levels[{i}] needs a name 'level' and a finite numeric 'min'")
     if len(levels) < 2:
         problems.append("at least two levels are needed")
     if any(b[1] <= a[1] for a, b in zip(levels, levels[1:])):
@@ -235,8 +276,8 @@ def parse_framework(raw: dict, source: str = "framework") -> Framework:
             if source_kind not in ("assessed", "derived"):
                 problems.append(f"{where}: source must be 'assessed' or 'derived'")
             try:
-                weight = float(ind.get("weight"))
-                if not weight > 0 or math.isinf(weight):
+                weight = _finite(ind.get("weight"))
+                if not weight > 0:
                     raise ValueError
             except (TypeError, ValueError):
                 problems.append(f"{where}: weight must be a positive number")
@@ -244,9 +285,9 @@ def parse_framework(raw: dict, source: str = "framework") -> Framework:
             scale = ind.get("scale") or {}
             zero_at, full_at = 0.0, 100.0
             try:
-                zero_at, full_at = float(scale.get("zero_at", 0)), float(scale.get("full_at", 100))
+                zero_at, full_at = _finite(scale.get("zero_at", 0)), _finite(scale.get("full_at", 100))
             except (TypeError, ValueError, AttributeError):
-                problems.append(f"{where}: scale needs numeric zero_at and full_at")
+                problems.append(f"{where}: scale needs finite numeric zero_at and full_at (no NaN or infinity)")
             if source_kind == "derived" and not ind.get("from"):
                 problems.append(f"{where}: a derived indicator needs 'from' (a registry indicator id)")
             if source_kind == "assessed" and (ind.get("from") or ind.get("window_days")):
@@ -261,7 +302,7 @@ def parse_framework(raw: dict, source: str = "framework") -> Framework:
         dim = Dimension(did, str(d.get("name_zh", did)), str(d.get("name_en", did)), tuple(inds))
         if d.get("weight") is not None:
             try:
-                declared = float(d["weight"])
+                declared = _finite(d["weight"])
             except (TypeError, ValueError):
                 declared = None
             if declared is None or abs(declared - dim.weight) > 1e-6:
@@ -275,7 +316,7 @@ def parse_framework(raw: dict, source: str = "framework") -> Framework:
         problems.append(f"weights sum to {total:g}, not 100")
     if problems:
         raise FrameworkError(f"{source}: " + "; ".join(problems))
-    return Framework(str(raw.get("id", "framework")), str(raw.get("version", "")), str(raw.get("title_zh", "")),
+    return Framework(fw_id.strip(), str(version).strip(), str(raw.get("title_zh", "")),
                      str(raw.get("title_en", "")), tuple(levels), tuple(dims), window or DEFAULT_WINDOW_DAYS,
                      min_group, source)
 
@@ -289,6 +330,10 @@ def _load(path: str, mtime: float) -> Framework:
     except yaml.YAMLError as exc:
         raise FrameworkError(f"{path}: not valid YAML: {exc}") from None
     fw = parse_framework(raw, path)
+    named = _FILE_VERSION.search(Path(path).stem)
+    if named and fw.version != named.group(1) and not fw.version.startswith(named.group(1) + "."):
+        raise FrameworkError(f"{path}: the file name says version {named.group(1)} but the file holds version "
+                             f"{fw.version!r}")
     from .registry import REGISTRY, all_indicators
 
     all_indicators()  # every domain registered
@@ -339,15 +384,24 @@ def _effective_weights(fw: Framework, scores: Mapping[str, float | None]) -> dic
 
 def score_school(fw: Framework, scores: Mapping[str, float | None]) -> SchoolResult:
     """Total, dimension scores and level from indicator scores (None: not applicable, left out and its
-    dimension re-weighted; a dimension where nothing applies scores 0)."""
+    dimension re-weighted; a dimension where nothing applies scores 0). The total is computed from the exact
+    dimension scores; then both are rounded to one decimal (``round_score``) and the level is banded on the rounded
+    figures — the ones every view prints."""
+    total, dims = _exact_scores(fw, scores)
+    total, dims = round_score(total), {k: round_score(v) for k, v in dims.items()}
+    by_score, level, capped = fw.level(total, dims)
+    return SchoolResult(total, dims, by_score + 1, level + 1, capped)
+
+
+def _exact_scores(fw: Framework, scores: Mapping[str, float | None]) -> tuple[float, dict[str, float]]:
+    """(total, dimension scores) before rounding."""
     dims, total = {}, 0.0
     for dim in fw.dimensions:
         applicable = [i for i in dim.indicators if _usable(scores.get(i.id))]
         w = sum(i.weight for i in applicable)
         dims[dim.id] = sum(i.weight * float(scores[i.id]) for i in applicable) / w if w else 0.0
         total += dim.weight * dims[dim.id] / 100.0
-    by_score, level, capped = fw.level(total, dims)
-    return SchoolResult(total, dims, by_score + 1, level + 1, capped)
+    return total, dims
 
 
 @dataclass(frozen=True)
@@ -436,11 +490,15 @@ def plan_next_level(fw: Framework, scores: Mapping[str, float | None]) -> GapPla
             deficit -= points * e
         return deficit
 
+    # A deficit exists when the stated (rounded) figure misses the bound; it is measured on the exact figure, so
+    # that the plan neither leans on rounding nor pays for the rounding of an intermediate total.
+    exact_dims = _exact_scores(fw, scores)[1]
     for dim in fw.dimensions:
-        deficit = need_dim - now.dimensions[dim.id]
+        deficit = need_dim - exact_dims[dim.id] if now.dimensions[dim.id] < need_dim - 1e-9 else 0.0
         if deficit > 1e-6 and spend([i.id for i in dim.indicators if i.id in eff], 0, deficit, "floor") > 1e-6:
             feasible = False
-    deficit = need_total - score_school(fw, new).score
+    stated = score_school(fw, new).score
+    deficit = need_total - _exact_scores(fw, new)[0] if stated < need_total - 1e-9 else 0.0
     if deficit > 1e-6 and spend(list(eff), 1, deficit, "score") > 1e-6:
         feasible = False
     rounded = dict(new)
@@ -465,17 +523,38 @@ def plan_next_level(fw: Framework, scores: Mapping[str, float | None]) -> GapPla
 # --- reading the warehouse -------------------------------------------------------------------------------------
 
 @memoize()
-def assessed_scores(scope: Scope, year: int) -> pd.DataFrame:
-    """The latest assessment round per school (the greatest period whose year — its first four characters, so
-    "2026" and "2026H2" both count as 2026 — is not after ``year``): every score of that round."""
+def assessed_scores(scope: Scope, end: dt.date) -> pd.DataFrame:
+    """The assessment round that counts per school as of ``end``, with every score of it assessed by ``end``.
+
+    Rounds are periods whose year — its first four characters, so "2026" and "2026H1" both count as 2026 — is not
+    after ``end``'s year; only scores assessed on or before ``end`` exist as of ``end``. Of those rounds the one
+    assessed last counts (its latest ``assessed_on``), equal dates going to the greater period: "2026" assessed on
+    1 October beats "2026H1" assessed on 1 June although "2026H1" sorts after "2026" as text."""
     s = fact_maturity_score
-    latest = (sa.select(s.c.school_id, sa.func.max(s.c.period).label("period"))
-              .where(s.c.school_id.in_(scope.schools), sa.func.substr(s.c.period, 1, 4) <= str(year))
-              .group_by(s.c.school_id).subquery("latest"))
+    known = sa.and_(s.c.school_id.in_(scope.schools), sa.func.substr(s.c.period, 1, 4) <= str(end.year),
+                    s.c.assessed_on <= end)
+    rounds_q = (sa.select(s.c.school_id, s.c.period, sa.func.max(s.c.assessed_on).label("round_on"))
+                .where(known).group_by(s.c.school_id, s.c.period))
+    rounds = rounds_q.subquery("rounds")
+    last_on = (sa.select(rounds.c.school_id, sa.func.max(rounds.c.round_on).label("round_on"))
+               .group_by(rounds.c.school_id).subquery("last_on"))
+    again = rounds_q.subquery("rounds_again")
+    chosen = (sa.select(again.c.school_id, sa.func.max(again.c.period).label("period"))
+              .select_from(again.join(last_on, sa.and_(last_on.c.school_id == again.c.school_id,
+                                                       last_on.c.round_on == again.c.round_on)))
+              .group_by(again.c.school_id).subquery("chosen"))
     stmt = (sa.select(s.c.school_id, s.c.period, s.c.indicator_id, s.c.score, s.c.evidence, s.c.assessor,
                       s.c.assessed_on)
-            .select_from(s.join(latest, sa.and_(latest.c.school_id == s.c.school_id, latest.c.period == s.c.period))))
+            .select_from(s.join(chosen, sa.and_(chosen.c.school_id == s.c.school_id, chosen.c.period == s.c.period)))
+            .where(s.c.assessed_on <= end))
     return read_df(stmt)
+
+
+def _schools_with_canteen() -> frozenset[str]:
+    from .dims import org_tree
+
+    fac = org_tree().facilities
+    return frozenset(fac.loc[fac.facility_type == "canteen", "school_id"].astype(str))
 
 
 @memoize()
@@ -536,7 +615,8 @@ def _all_indicator_scores(end: dt.date, token: str) -> pd.DataFrame:
 
     fw = framework()
     everyone = _all_schools()
-    assessed = assessed_scores(everyone, end.year)
+    assessed = assessed_scores(everyone, end)
+    with_canteen = _schools_with_canteen()
     rows = []
     for ind in fw.indicators:
         base = {"indicator_id": ind.id, "dimension": ind.dimension, "source": ind.source, "weight": ind.weight}
@@ -559,6 +639,8 @@ def _all_indicator_scores(end: dt.date, token: str) -> pd.DataFrame:
             row = {**base, "school_id": school, "window_start": window.start, "window_end": window.end}
             if r is not None and r.status == "suppressed":
                 row.update(state=SUPPRESSED)   # neither the value nor the small n leaves the registry
+            elif (r is None or r.value is None) and ind.derived_from in CANTEEN_INDICATORS and school in with_canteen:
+                row.update(state=NO_DATA, score=0.0)   # a canteen, but no device reported: nothing is online
             elif r is None or r.value is None:
                 row.update(state=NOT_APPLICABLE)
             else:
@@ -574,7 +656,7 @@ def _text(v):
 
 def indicator_scores(scope: Scope, period: Period) -> pd.DataFrame:
     """Per school of the scope and framework indicator, as of the period's end: state (scored, not_assessed,
-    not_applicable, suppressed), score 0–100 (None when left out), the derived value with its numerator,
+    not_applicable, suppressed, no_data), score 0–100 (None when left out), the derived value with its numerator,
     denominator, n and window, or the assessed evidence, assessor, period and date."""
     fw = framework()
     frame = _all_indicator_scores(period.end, fw.token)

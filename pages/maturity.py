@@ -1,5 +1,5 @@
 """成熟度评估 Maturity: for one school its score, level with the floor rule explained, radar against its peers,
-the cheapest way to the next level, every indicator with source and evidence, and the evidence-pack export; for a
+the cheapest way to the next level, every indicator with source and evidence, and the evidence pack (Excel, PDF); for a
 region or the association the ranking, level distribution, dimension heatmap and year-on-year movement.
 Everything is selected by the URL (scope, period end, language)."""
 from __future__ import annotations
@@ -9,18 +9,20 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from components import maturity as mc
-from components.export import export_bar
+from components.export import export_bar, export_href, register_report
 from components.i18n import pick, t
 from components.links import href, scope_params
-from components.maturity_pack import evidence_workbook
-from components.page import guarded, scope_bar
+from components.maturity_pack import evidence_report, evidence_workbook
+from components.page import cached_view, guarded, scope_bar
 from data_access import maturity, meta
 from data_access.config import get_config
 from data_access.dims import scope_nav
+from data_access.errors import InputError
 from data_access.request import parse_request
-from export import pdf_status
+from export import domain_csv_sections, pdf_status
 
 PATH = "/maturity"
+EVIDENCE_VIEW = "maturity-evidence"     # /export/maturity-evidence.pdf: the evidence pack printed (export.py)
 dash.register_page(__name__, path=PATH, name="成熟度评估", name_en="Maturity", order=4,
                    title="成熟度评估 · 学校后勤决策驾驶舱")
 
@@ -57,6 +59,7 @@ def layout(**params):
 
 @callback(Output(ids.CONTENT, "children"), Input(ids.REQUEST, "data"))
 @guarded
+@cached_view
 def render(params):
     cfg = get_config()
     req = parse_request(params, default_lang=cfg.default_language)
@@ -64,18 +67,19 @@ def render(params):
     bar = scope_bar(PATH, scope_nav(scope, lang), scope, period, lang, cfg.today())
     bar = html.Div([bar, html.Div(export_bar(  # exports (export.py)
         "maturity", scope_params(scope.params(), period, lang), lang, pdf_status(lang),
-        [(k, t(f"ex.{k}", lang)) for k in ("indicators", "alerts")]), className="mt-2")])
+        domain_csv_sections("maturity", scope, lang)), className="mt-2")])
     try:
         fw = maturity.framework()
     except maturity.FrameworkError as exc:
         return [bar, mc.framework_error(str(exc), lang)]
     if scope.level in ("school", "campus", "facility"):
-        return [bar, *_school(scope, period, lang, fw, cfg.min_group_size)]
+        return [bar, *_school(scope, period, lang, fw, cfg.min_group_size, pdf_status(lang))]
     return [bar, *_group(scope, period, lang, fw)]
 
 
-def _school(scope, period, lang, fw, min_n):
+def _school(scope, period, lang, fw, min_n, pdf=(True, "")):
     pack = maturity.evidence_pack(scope, period)
+    pdf_link = (export_href(EVIDENCE_VIEW, "pdf", scope_params(scope.params(), period, lang)), *pdf)
     rows = pack.indicators.to_dict("records")
     s = pack.summary
     note = []
@@ -92,8 +96,8 @@ def _school(scope, period, lang, fw, min_n):
     return [
         mc.header(fw, period.end, pack.window, pack.data_as_of, lang), *note,
         dbc.Row([
-            dbc.Col(mc.school_summary(pack, lang, ids.export(pack.school["school_id"]), ids.SUMMARY), lg=4,
-                    className="mb-3"),
+            dbc.Col(mc.school_summary(pack, lang, ids.export(pack.school["school_id"]), ids.SUMMARY, pdf_link),
+                    lg=4, className="mb-3"),
             dbc.Col(mc.card(t("mat.radar", lang), graph, className="h-100"), lg=4, className="mb-3"),
             dbc.Col(mc.card(t("mat.gap", lang), mc.gap_list(fw, pack.plan, rows, lang, ids.GAP), "", className="h-100"),
                     lg=4, className="mb-3"),
@@ -147,3 +151,18 @@ def export(clicks, params):
     content = evidence_workbook(pack, req.lang, cfg.min_group_size)
     name = f"maturity-evidence-{pack.school['school_id']}-{req.period.end.isoformat()}.xlsx"
     return dcc.send_bytes(content, name), None
+
+
+def evidence_pdf_report(params: dict):
+    """The evidence pack of the URL's school as a printable report: export.py serves it as
+    /export/maturity-evidence.pdf (and .html, the print view) with the page's own parameters."""
+    cfg = get_config()
+    req = parse_request(params, default_lang=cfg.default_language)
+    try:
+        pack = maturity.evidence_pack(req.scope, req.period)
+    except maturity.FrameworkError as exc:
+        raise InputError(f"成熟度评估框架文件不可用：{exc}", f"The maturity framework file cannot be used: {exc}") from None
+    return evidence_report(pack, req.lang, cfg.min_group_size)
+
+
+register_report(EVIDENCE_VIEW, evidence_pdf_report)

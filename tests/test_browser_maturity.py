@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from selenium.webdriver.common.by import By
 
-from .browser import api, assert_no_console_errors, click, current_query, open_page, screenshot, start
+from .browser import api, api_session, assert_no_console_errors, click, current_query, open_page, screenshot, start
 from .conftest import END, TODAY
 from .helpers import scope, use_warehouse
 
@@ -93,6 +93,18 @@ def test_one_school_floor_rule_gap_list_and_evidence_download(cockpit):
     assert len(rows) == len(maturity.framework().indicators)
     assert api(cockpit, "ids=maturity.level&school=BJ-U01")["maturity.level"]["value"] == want["level"]
     screenshot(cockpit, "maturity-school")
+
+    # the evidence pack as PDF, next to the Excel button: a link to the printed pack of the same school and period
+    from export import pdf_status
+
+    pdf = cockpit.find_element("#maturity-summary #maturity-evidence-pdf")
+    if pdf_status()[0]:
+        href = pdf.get_attribute("href")
+        assert "/export/maturity-evidence.pdf?" in href and "school=BJ-U01" in href
+        response = api_session(cockpit).get(href, timeout=120)
+        assert response.status_code == 200 and response.content[:4] == b"%PDF"
+    else:
+        assert "disabled" in pdf.get_attribute("class")
 
     # the evidence pack downloads as a workbook holding the same score
     download = Path(cockpit.download_path)

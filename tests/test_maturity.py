@@ -8,6 +8,7 @@ import base64
 import contextlib
 import datetime as dt
 import io
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,9 @@ def test_default_framework_follows_the_catalogue():
     assert fw.min_group == 5 and fw.derived_window_days == 365
     assert fw.indicator("sensing.cold_chain_online").window_days == 30
     assert fw.indicator("apps.online_orders").source == "assessed"   # no order-channel column in the contract
+    # the file name ("-v1") carries the major version, the header states the full one: all three agree
+    assert DEFAULT_YAML.stem.endswith("-v1") and fw.version.split(".")[0] == "1"
+    assert f"version {fw.version} " in DEFAULT_YAML.read_text(encoding="utf-8").splitlines()[0]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -90,6 +94,24 @@ def test_default_framework_follows_the_catalogue():
     (lambda r: r.update(derived_window_days=0), "derived_window_days must be a positive whole number"),
     (lambda r: r.update(benchmarks={"min_group": 1}), "benchmarks.min_group"),
     (lambda r: r["dimensions"][0]["indicators"][0].update(window_days=30), "apply to derived indicators only"),
+    (lambda r: r.update(id=""), "'id' must be a non-empty text"),
+    (lambda r: r.update(id="   "), "'id' must be a non-empty text"),
+    (lambda r: r.pop("id"), "'id' must be a non-empty text"),
+    (lambda r: r.update(version=""), "'version' must be a non-empty text"),
+    (lambda r: r.pop("version"), "'version' must be a non-empty text"),
+    (lambda r: r.update(version=1.10), "'version' must be quoted text"),      # YAML's 1.10 is the number 1.1
+    (lambda r: r["dimensions"][0]["indicators"][0].update(
+        source="derived", scale={"zero_at": float("nan"), "full_at": 100}, **{"from": "energy.meter_coverage"}),
+     "scale needs finite numeric zero_at and full_at"),
+    (lambda r: r["dimensions"][0]["indicators"][0].update(
+        source="derived", scale={"zero_at": 50, "full_at": float("inf")}, **{"from": "energy.meter_coverage"}),
+     "scale needs finite numeric zero_at and full_at"),
+    (lambda r: r["dimensions"][0]["indicators"][0].update(
+        source="derived", scale={"zero_at": float("-inf"), "full_at": 100}, **{"from": "energy.meter_coverage"}),
+     "scale needs finite numeric zero_at and full_at"),
+    (lambda r: r["dimensions"][0]["indicators"][0].update(weight=float("nan")), "weight must be a positive number"),
+    (lambda r: r["dimensions"][0].update(weight=float("nan")), "declared weight nan differs"),
+    (lambda r: r.update(levels=[LEVELS[0], {"level": "L2", "min": float("nan")}]), "a finite numeric 'min'"),
 ])
 def test_framework_validation_names_the_problem(change, message):
     raw = assessed_fw()
@@ -131,6 +153,20 @@ def test_framework_file_errors(tmp_path):
         config.override(maturity_framework=tmp_path / "missing.yaml")
         with pytest.raises(FrameworkError, match="not found"):
             maturity.framework()
+        # YAML's own NaN and infinity are numbers to Python: still refused
+        (tmp_path / "nan.yaml").write_text(yaml.safe_dump(assessed_fw()).replace("weight: 20", "weight: .nan", 1),
+                                           encoding="utf-8")
+        config.override(maturity_framework=tmp_path / "nan.yaml")
+        with pytest.raises(FrameworkError, match="weight must be a positive number"):
+            maturity.framework()
+        # a version in the file name must agree with the content's (the major version is enough)
+        (tmp_path / "assoc-v2.yaml").write_text(yaml.safe_dump(assessed_fw()), encoding="utf-8")   # version 9.9
+        config.override(maturity_framework=tmp_path / "assoc-v2.yaml")
+        with pytest.raises(FrameworkError, match="file name says version 2 but the file holds version '9.9'"):
+            maturity.framework()
+        (tmp_path / "assoc-v9.yaml").write_text(yaml.safe_dump(assessed_fw()), encoding="utf-8")
+        config.override(maturity_framework=tmp_path / "assoc-v9.yaml")
+        assert maturity.framework().version == "9.9"
     finally:
         config.set_config(before)
 
@@ -169,11 +205,43 @@ def scores(a1, a2, b1, b2):
     ((100, 100, 59, 59), 75.4, 4, 3, "B"),           # B = 59 < 60 caps an L4 score at L3
     ((100, 100, 100, 100), 100.0, 5, 5, None),
     ((0, 0, 0, 0), 0.0, 1, 1, None),
+    # scores are stated to one decimal and banded as stated: 59.96 is "60.0" and L3, 59.94 is "59.9" and L2
+    ((59.96, 59.96, 59.96, 59.96), 60.0, 3, 3, None),
+    ((59.94, 59.94, 59.94, 59.94), 59.9, 2, 2, None),
+    # A = 39.96 is "40.0" and meets L3's floor of 40; 0.4 * 39.96 + 0.6 * 80 = 63.984 -> 64.0
+    ((39.96, 39.96, 80, 80), 64.0, 3, 3, None),
+    # A = 39.94 is "39.9" and misses it; 0.4 * 39.94 + 48 = 63.976 -> 64.0
+    ((39.94, 39.94, 80, 80), 64.0, 3, 2, "A"),
 ])
 def test_score_level_and_floor_rule(hand_fw, values, total, by_score, level, capped):
     res = score_school(hand_fw, scores(*values))
     assert res.score == pytest.approx(total)
     assert (res.level_by_score, res.level, res.capped_by) == (by_score, level, capped)
+    # the stated figures have one decimal at most
+    assert all(round(v, 1) == v for v in (res.score, *res.dimensions.values()))
+
+
+def test_round_score_is_half_up_on_the_decimal_value():
+    # Python's round(1.15, 1) gives 1.1 (binary 1.149999…): the stated score follows the decimal value
+    assert [maturity.round_score(v) for v in (59.95, 59.94999, 1.15, 39.96, 0.04, 100.0)] == \
+        [60.0, 59.9, 1.2, 40.0, 0.0, 100.0]
+
+
+def test_displayed_scores_and_the_level_agree_at_the_edge(hand_fw):
+    from components.maturity import floor_text
+
+    # A = 39.96 -> 40.0, B = 73.3; total 0.4 * 39.96 + 0.6 * 73.3 = 15.984 + 43.98 = 59.964 -> 60.0: L3, and A
+    # (40.0) meets L3's floor. Unrounded, the total was L2 while printed "60.0", and A capped L3 while printed "40.0".
+    res = score_school(hand_fw, scores(39.96, 39.96, 73.3, 73.3))
+    assert (res.score, res.dimensions, res.level_by_score, res.level) == (60.0, {"A": 40.0, "B": 73.3}, 3, 3)
+    summary = {"level_by_score": 3, "level": 3, "capped_by": None, "dim.A": 40.0, "dim.B": 73.3}
+    assert floor_text(hand_fw, summary, "zh") == "按得分为 L3；各维度均不低于 40 分，满足下限规则"
+    # A = 39.94 -> 39.9: "capped because Alpha is 39.9" — the printed figure is below the printed floor
+    res = score_school(hand_fw, scores(39.94, 39.94, 73.3, 73.3))
+    assert (res.score, res.level_by_score, res.level, res.capped_by) == (60.0, 3, 2, "A")
+    summary = {"level_by_score": 3, "level": 2, "capped_by": "A", "dim.A": res.dimensions["A"], "dim.B": 73.3}
+    assert floor_text(hand_fw, summary, "en") == \
+        "L3 by score, capped at L2 because Alpha is 39.9 (L3 needs every dimension ≥ 40)"
 
 
 def test_not_applicable_indicator_is_left_out_and_its_dimension_reweighted(hand_fw):
@@ -231,7 +299,8 @@ def test_gap_plan_raises_the_total_through_the_heaviest_indicators(hand_fw):
     plan = plan_next_level(hand_fw, scores(70, 70, 70, 70))
     assert [(s.indicator_id, s.target, s.reason) for s in plan.steps] == [
         ("b1", pytest.approx(78.4), "score"), ("b2", pytest.approx(78.4), "score")]
-    assert plan.new_score == pytest.approx(70 + 16.8 * 0.3) and plan.new_level == 4
+    # 70 * 0.4 + 78.4 * 0.6 = 75.04, stated 75.0
+    assert plan.new_score == 75.0 and plan.new_level == 4
     # floor first, then the total up to the capacity of the heaviest: L4 -> L5 needs 90 and every dimension 75.
     # A = 70: a1, a2 -> 75 (5 points each); then 0.2*150 + 0.3*158.4 = 77.52 -> 12.48 / 0.3 = 41.6 points of B,
     # exactly its room: b2 63.4 -> 95 first, then both to 100 -> total 90.0
@@ -288,7 +357,13 @@ def peers_frames() -> dict[str, pd.DataFrame]:
     for sid, (_, _, values) in EXTRA.items():
         add(sid, "2026", values, dt.date(2026, 10, 1))
     add("K1", "2025", (30,) * 4, dt.date(2025, 10, 1))         # last year's round
-    add("U4", "2026H1", (20,) * 4, dt.date(2026, 6, 1))        # two rounds in 2026: the later one counts
+    # two rounds in 2026: "2026" assessed on 1 October counts, not "2026H1" assessed on 1 June (although
+    # "2026H1" sorts after "2026" as text)
+    add("U4", "2026H1", (20,) * 4, dt.date(2026, 6, 1))
+    # rounds assessed after END (15 November 2026) do not exist yet as of END: K2's "2026H2" of 25 November, and
+    # K3's "2025" round, assessed only on 1 March 2026 (so not there a year before END either)
+    add("K2", "2026H2", (10,) * 4, dt.date(2026, 11, 25))
+    add("K3", "2025", (35,) * 4, dt.date(2026, 3, 1))
     frames["fact_maturity_score"] = pd.DataFrame(rows)
     # one survey row: the warehouse's daily data starts on 2024-01-01 (so last year is comparable)
     frames["fact_survey_response"] = pd.DataFrame([{"response_id": "R1", "school_id": "K1", "facility_id": None,
@@ -311,14 +386,18 @@ class TestPeerGroups:
     def test_school_scores_on_the_hand_warehouse(self, peers_wh):
         frame = maturity.school_scores(scope(), PERIOD).set_index("school_id")
         for sid, (_, _, v) in PEERS.items():
-            if sid in ("V1", "U4"):
+            if sid == "V1":
                 continue
             assert frame.loc[sid, "score"] == pytest.approx(v), sid
         assert frame.loc["V1", "score"] == pytest.approx(0.2 * 60 + 0.2 * 60 + 0.3 * 60)   # b2 not assessed: 0
         assert frame.loc["V2", ["score", "level_by_score", "level"]].tolist() == [pytest.approx(75.0), 4, 4]
         assert frame.loc["V3", ["level_by_score", "level", "capped_by"]].tolist() == [4, 3, "A"]
-        # U4: "2026H1" is a 2026 round and later than "2026"
-        assert frame.loc["U4", "score"] == pytest.approx(20.0) and frame.loc["U4", "assessed_period"] == "2026H1"
+        # U4: "2026" (assessed 1 October, 70 everywhere) beats "2026H1" (1 June, 20 everywhere): the round assessed
+        # last counts, not the greatest period as text
+        assert frame.loc["U4", "score"] == 70.0 and frame.loc["U4", "assessed_period"] == "2026"
+        # K2, K3: the rounds assessed after END are not there yet
+        assert frame.loc["K2", ["score", "assessed_period"]].tolist() == [60.0, "2026"]
+        assert frame.loc["K3", ["score", "assessed_period"]].tolist() == [70.0, "2026"]
 
     def test_latest_assessment_round_not_after_the_year(self, peers_wh):
         in_2025 = Period(dt.date(2025, 12, 1), dt.date(2025, 12, 31))
@@ -326,6 +405,26 @@ class TestPeerGroups:
         assert maturity.school_scores(scope(school="K1"), PERIOD).iloc[0]["score"] == pytest.approx(50.0)
         # no round in or before 2025: every assessed indicator counts 0
         assert maturity.school_scores(scope(school="K2"), in_2025).iloc[0]["score"] == 0.0
+
+    def test_rounds_assessed_after_the_as_of_date_do_not_count(self, peers_wh):
+        # K2: "2026" (1 October, 60) until 24 November; "2026H2" (25 November, 10) from then on
+        row = maturity.school_scores(scope(school="K2"), Period(dt.date(2026, 11, 1), dt.date(2026, 11, 24))).iloc[0]
+        assert (row["score"], row["assessed_period"]) == (60.0, "2026")
+        row = maturity.school_scores(scope(school="K2"), Period(dt.date(2026, 11, 1), dt.date(2026, 11, 25))).iloc[0]
+        assert (row["score"], row["assessed_period"]) == (10.0, "2026H2")
+        assert set(maturity.indicator_scores(scope(school="K2"), PERIOD).period.dropna()) == {"2026"}
+        # K3's "2025" round was assessed on 1 March 2026: as of 31 December 2025 K3 had no round (0), as of
+        # 1 March 2026 the "2025" round (35) counts, and it is the latest until "2026" (1 October, 70)
+        in_2025 = Period(dt.date(2025, 12, 1), dt.date(2025, 12, 31))
+        assert maturity.school_scores(scope(school="K3"), in_2025).iloc[0]["score"] == 0.0
+        march = Period(dt.date(2026, 2, 1), dt.date(2026, 3, 1))
+        assert maturity.school_scores(scope(school="K3"), march).iloc[0][["score", "assessed_period"]].tolist() == \
+            [35.0, "2025"]
+        # year on year (as of 15 November 2025): K3 then had no round, so no comparison; K1's "2025" round of
+        # 1 October 2025 was there (30)
+        y = maturity.year_on_year(scope(), PERIOD).set_index("school_id")
+        assert pd.isna(y.loc["K3", "score_prev"]) and pd.isna(y.loc["K3", "change"])
+        assert y.loc["K1", "score_prev"] == 30.0
 
     def test_peer_group_same_type_and_region_when_at_least_five(self, peers_wh):
         sh = [50, 60, 70, 80, 90, 65]
@@ -498,6 +597,117 @@ class TestDerivedHandBuilt:
         assert rows.loc["s1", "window_start"] == dt.date(2026, 11, 1) and rows.loc["s1", "window_end"] == END
 
 
+def cold_chain_fw() -> dict:
+    return {
+        "id": "cold-chain-test", "version": "1", "levels": LEVELS,
+        "dimensions": [
+            {"id": "A", "indicators": [{"id": "a1", "weight": 40, "source": "assessed"}]},
+            {"id": "S", "indicators": [
+                {"id": "s1", "weight": 30, "source": "derived", "from": "energy.meter_coverage",
+                 "scale": {"zero_at": 50, "full_at": 100}},
+                {"id": "s2", "weight": 30, "source": "derived", "from": "dining.cold_chain_online",
+                 "scale": {"zero_at": 50, "full_at": 100}, "window_days": 30},
+            ]},
+        ],
+    }
+
+
+@pytest.fixture(scope="class")
+def cold_chain_wh(tmp_path_factory):
+    """N: no canteen (a teaching building). Y: a canteen, no cold-chain device at all. Z: a canteen, one device
+    that last reported on 5 November (inside the 30 days to END, not in their last 3). W: a canteen, one device
+    reporting on 14 November. Every facility has its own electricity meter (coverage 100 %) and a1 = 80."""
+    tmp = tmp_path_factory.mktemp("coldchain")
+    frames = org_frames(schools=tuple((sid, "k12", "310000") for sid in ("N", "Y", "Z", "W")))
+    fac = frames["dim_facility"]
+    fac = pd.concat([fac[fac.school_id != "N"], pd.DataFrame([{
+        "facility_id": "N-B1", "campus_id": "N-C1", "school_id": "N", "facility_name": "N 教学楼",
+        "facility_type": "teaching", "floor_area_m2": 1000.0, "capacity": None}])], ignore_index=True)
+    frames["dim_facility"] = fac
+    frames["dim_meter"] = pd.DataFrame([
+        {"meter_id": f"M-{f.facility_id}", "facility_id": f.facility_id, "school_id": f.school_id,
+         "energy_type": "electricity", "end_use": None, "parent_meter_id": None} for f in fac.itertuples()])
+    frames["fact_cold_chain_reading"] = pd.DataFrame([
+        {"device_id": "Z-D1", "ts": dt.datetime(2026, 11, 5, 10), "facility_id": "Z-CAN1", "zone": "chilled",
+         "temp_c": 4.0},
+        {"device_id": "W-D1", "ts": dt.datetime(2026, 11, 14, 10), "facility_id": "W-CAN1", "zone": "chilled",
+         "temp_c": 4.0}])
+    frames["fact_maturity_score"] = pd.DataFrame([
+        {"school_id": sid, "period": "2026", "indicator_id": "a1", "score": 80.0, "evidence": "e",
+         "assessor": "协会评估组A", "assessed_on": dt.date(2026, 10, 1)} for sid in ("N", "Y", "Z", "W")])
+    url = write_warehouse(tmp / "w.duckdb", frames)
+    with use_warehouse(url, today=TODAY), use_framework(tmp, cold_chain_fw()):
+        yield
+
+
+class TestColdChainApplicability:
+    """Only "no canteen" makes the cold chain not applicable: a canteen without any device reporting scores 0,
+    like a canteen whose one device is offline — no school gains from having no sensors."""
+
+    def test_states_and_scores(self, cold_chain_wh):
+        rows = maturity.indicator_scores(scope(), PERIOD).set_index(["school_id", "indicator_id"])
+        assert rows.loc[("N", "s2"), "state"] == "not_applicable" and pd.isna(rows.loc[("N", "s2"), "score"])
+        assert rows.loc[("Y", "s2"), "state"] == "no_data" and rows.loc[("Y", "s2"), "score"] == 0.0
+        assert pd.isna(rows.loc[("Y", "s2"), "value"])                       # no figure is made up
+        # Z: 0 of 1 device reported in the last 3 days -> 0 %, below zero_at 50 -> 0; W: 1 of 1 -> 100 % -> 100
+        assert (rows.loc[("Z", "s2"), "state"], rows.loc[("Z", "s2"), "value"]) == ("scored", 0.0)
+        assert (rows.loc[("Z", "s2"), "num"], rows.loc[("Z", "s2"), "den"]) == (0, 1)
+        assert rows.loc[("Z", "s2"), "score"] == 0.0 and rows.loc[("W", "s2"), "score"] == 100.0
+        assert (rows.xs("s1", level="indicator_id").score == 100.0).all()   # every facility metered
+
+    def test_no_sensors_gains_nothing(self, cold_chain_wh):
+        got = maturity.school_scores(scope(), PERIOD).set_index("school_id")
+        # N: S re-weighted over s1 alone = 100 -> 0.4 * 80 + 0.6 * 100 = 92
+        # Y and Z: S = (30 * 100 + 30 * 0) / 60 = 50 -> 0.4 * 80 + 0.6 * 50 = 62; W: S = 100 -> 92
+        assert got.score.to_dict() == {"N": 92.0, "W": 92.0, "Y": 62.0, "Z": 62.0}
+        assert got.loc["Y", "dim.S"] == got.loc["Z", "dim.S"] == 50.0
+
+    def test_the_page_and_the_pack_say_why(self, cold_chain_wh, page):
+        text = _text(page.render({"school": "Y"}))
+        assert "有食堂但窗口内无设备上报：计 0 分" in text
+        wb = _workbook({"school": "Y", "from": PERIOD.start.isoformat(), "to": PERIOD.end.isoformat()})
+        rows = {r["指标ID"]: r for r in _sheet_rows(wb["指标"])}
+        assert rows["s2"]["得分"] == 0 and rows["s2"]["状态"] == "有食堂但窗口内无设备上报：计 0 分"
+
+
+@pytest.fixture(scope="class")
+def edge_wh(tmp_path_factory):
+    """One school E exactly at the rounding edge: a1 = a2 = 39.96, b1 = b2 = 73.3 (assessed framework)."""
+    tmp = tmp_path_factory.mktemp("edge")
+    frames = org_frames(schools=(("E", "k12", "310000"),))
+    frames["fact_maturity_score"] = pd.DataFrame([
+        {"school_id": "E", "period": "2026", "indicator_id": ind, "score": v, "evidence": f"材料-{ind}",
+         "assessor": "协会评估组A", "assessed_on": dt.date(2026, 10, 1)}
+        for ind, v in (("a1", 39.96), ("a2", 39.96), ("b1", 73.3), ("b2", 73.3))])
+    url = write_warehouse(tmp / "w.duckdb", frames)
+    with use_warehouse(url, today=TODAY), use_framework(tmp, assessed_fw()):
+        yield
+
+
+class TestRoundingEdge:
+    """A = 39.96 and a total of 0.4 * 39.96 + 0.6 * 73.3 = 59.964: stated 40.0 and 60.0, and banded so — L3
+    everywhere (unrounded, the level was L2 next to a printed "60.0")."""
+
+    def test_scores_page_and_pack_agree(self, edge_wh, page):
+        row = maturity.school_scores(scope(school="E"), PERIOD).iloc[0]
+        assert (row["score"], row["dim.A"], row["level_by_score"], row["level"]) == (60.0, 40.0, 3, 3)
+        content = page.render({"school": "E"})
+        text = _text(content)
+        assert "按得分为 L3；各维度均不低于 40 分" in text and "60.0" in text
+        wb = _workbook({"school": "E", "from": PERIOD.start.isoformat(), "to": PERIOD.end.isoformat()})
+        summary = {r["项目"]: r["内容"] for r in _sheet_rows(wb["概况"], 3)}
+        assert (summary["总分"], summary["按得分等级"], summary["等级（下限规则后）"]) == (60.0, "L3", "L3")
+        dims = {r["维度ID"]: r["得分"] for r in _sheet_rows(wb["维度"])}
+        assert dims == {"A": 40.0, "B": 73.3}
+        # the printable pack (the PDF's content) states the same figures
+        from components.maturity_pack import evidence_report
+
+        report = evidence_report(maturity.evidence_pack(scope(school="E"), PERIOD), "zh")
+        items = dict(report.section("summary").table.values.tolist())
+        assert (items["总分"], items["等级（下限规则后）"]) == ("60.0", "L3")
+        assert report.section("dimensions").table.iloc[:, 2].tolist() == ["40.0", "73.3"]
+
+
 # --- derived indicators on the demo warehouse, against pandas over the raw tables ------------------------------------
 
 def _dates(series) -> pd.Series:
@@ -620,9 +830,13 @@ def expected_score(fw_raw: dict, ind_id: str, value: float) -> float:
 def test_derived_indicators_against_independent_computation(raw, expected_derived):
     fw_raw = yaml.safe_load(DEFAULT_YAML.read_text(encoding="utf-8"))
     got = maturity.indicator_scores(scope(), PERIOD).set_index(["school_id", "indicator_id"])
+    canteens = _canteen_schools(raw)
     checked = 0
     for (sid, ind), value in expected_derived.items():
         row = got.loc[(sid, ind)]
+        if value is None and ind == "sensing.cold_chain_online" and sid in canteens:
+            assert row["state"] == "no_data" and row["score"] == 0.0, (sid, ind)   # a canteen, nothing reporting
+            continue
         if value is None:
             assert row["state"] == "not_applicable" and pd.isna(row["score"]), (sid, ind)
             continue
@@ -637,15 +851,27 @@ def test_derived_indicators_against_independent_computation(raw, expected_derive
     assert got.loc[("BJ-U01", "sensing.cold_chain_online"), "value"] < 100
 
 
+def _canteen_schools(raw) -> set[str]:
+    fac = raw("dim_facility")
+    return set(fac[fac.facility_type == "canteen"].school_id)
+
+
 def independent_totals(raw, expected_derived) -> dict[str, dict]:
     """Score, dimensions and level of every demo school from the raw assessed rows, the independent derived values
     and the framework file read here."""
     fw_raw = yaml.safe_load(DEFAULT_YAML.read_text(encoding="utf-8"))
     ms = raw("fact_maturity_score")
-    ms = ms[ms.period.str[:4] <= str(END.year)]
-    latest = ms.groupby("school_id").period.max()
+    # rounds of END's year or before, scores assessed by END; the round assessed last counts (ties: greater period)
+    ms = ms[(ms.period.str[:4] <= str(END.year)) & (_dates(ms.assessed_on) <= END)]
+    rounds = ms.groupby(["school_id", "period"], as_index=False).assessed_on.max()
+    latest = rounds.sort_values(["assessed_on", "period"]).groupby("school_id").period.last()
     ms = ms[ms.period == ms.school_id.map(latest)].set_index(["school_id", "indicator_id"]).score
     bands = [lv["min"] for lv in fw_raw["levels"]]
+    canteens = _canteen_schools(raw)
+
+    def stated(v: float) -> float:   # one decimal, half up on the decimal value
+        return float(Decimal(f"{v:.9f}").quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
     out = {}
     for sid in sorted(raw("dim_school").school_id):
         dims, total = {}, 0.0
@@ -656,12 +882,16 @@ def independent_totals(raw, expected_derived) -> dict[str, dict]:
                     s = float(ms.get((sid, i["id"]), 0.0))
                 else:
                     v = expected_derived[(sid, i["id"])]
-                    if v is None:
+                    if v is None and i["from"] == "dining.cold_chain_online" and sid in canteens:
+                        s = 0.0          # a canteen but no device reporting: 0, not "not applicable"
+                    elif v is None:
                         continue
-                    s = expected_score(fw_raw, i["id"], v)
+                    else:
+                        s = expected_score(fw_raw, i["id"], v)
                 num, den = num + i["weight"] * s, den + i["weight"]
             dims[d["id"]] = num / den if den else 0.0
             total += sum(i["weight"] for i in d["indicators"]) * dims[d["id"]] / 100
+        total, dims = stated(total), {k: stated(v) for k, v in dims.items()}
         by_score = max(k for k, b in enumerate(bands) if total >= b) + 1
         level = by_score
         while level > 1 and min(dims.values()) < bands[level - 2]:
@@ -788,6 +1018,78 @@ def test_evidence_workbook_contents(raw, expected_derived):
         assert o.school_id not in text and o.school_name not in text
 
 
+def test_evidence_pack_pdf(raw, tmp_path):
+    """The evidence pack printed by Chromium (export.py) holds the workbook's content as extractable text."""
+    import re
+    import subprocess
+
+    from .conftest import SCREENSHOTS
+    from .test_export import _pages, _pdf_ready, login
+
+    _pdf_ready()
+    from app import server
+
+    sid = "BJ-U01"
+    client = login(server.test_client())
+    response = client.get(f"/export/maturity-evidence.pdf?school={sid}&from={PERIOD.start}&to={PERIOD.end}")
+    assert response.status_code == 200 and response.data[:4] == b"%PDF"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="maturity-evidence-{sid}-{END}.pdf"'
+    path = tmp_path / "evidence.pdf"
+    path.write_bytes(response.data)
+    layout = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                            check=True).stdout
+    flat = "".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                                  check=True).stdout.split())
+    fw_raw = yaml.safe_load(DEFAULT_YAML.read_text(encoding="utf-8"))
+    assert "后勤数字化成熟度评估证据包" in layout and "京岚大学" in layout
+    assert re.search(rf"框架版本\s+{re.escape(str(fw_raw['version']))}\b", layout)       # the summary's row
+    assert f"框架版本{fw_raw['version']}" in flat.replace(" ", "")                       # and every page's foot
+    for heading in ("概况", "指标", "维度", "派生指标依据", "提升路径", "同类对比", "评估框架"):
+        assert heading in layout
+    # every indicator of the framework, and the assessed evidence and assessor of the round, from the raw table
+    for ind in (i["id"] for d in fw_raw["dimensions"] for i in d["indicators"]):
+        assert ind in flat, ind
+    ms = raw("fact_maturity_score")
+    ms = ms[(ms.school_id == sid) & (ms.period == "2026")].set_index("indicator_id")
+    for ind in ("strategy.plan", "apps.systems"):
+        assert "".join(ms.loc[ind, "evidence"].split()) in flat, ind
+    assert ms.loc["strategy.plan", "assessor"] in flat and "系统计算" in flat
+    # a derived figure: buildings with a top-level electricity meter / buildings (as the workbook test)
+    fac = raw("dim_facility")
+    f = fac[fac.school_id == sid]
+    metered = f.facility_id.isin(raw("dim_meter").query("energy_type == 'electricity' and parent_meter_id.isna()")
+                                 .facility_id).sum()
+    assert f"{metered}/{len(f)}=" in flat and "energy.meter_coverage" in flat
+    # the scope and the data-as-of time
+    assert f"region=110000&school={sid}" in flat and "数据截至" in layout
+    # privacy: no other school appears
+    others = raw("dim_school")
+    for o in others[others.school_id != sid].itertuples():
+        assert o.school_id not in flat and o.school_name not in flat
+    SCREENSHOTS.mkdir(exist_ok=True)
+    pages = _pages(path)
+    subprocess.run(["pdftoppm", "-r", "50", "-png", str(path), str(SCREENSHOTS / "maturity-evidence-pdf")],
+                   check=True)
+    assert pages >= 2
+
+
+def test_evidence_pack_pdf_without_a_school_is_a_message():
+    from app import server
+
+    from .test_export import login
+
+    response = login(server.test_client()).get("/export/maturity-evidence.pdf")
+    assert response.status_code == 400 and "请选择一所学校" in response.data.decode()
+    # a school leader (tests/conftest.py: t-leader sees SH-U01) cannot print another school's pack
+    from .helpers import logged_in
+
+    leader = logged_in(server.test_client(), "t-leader")
+    for fmt in ("pdf", "html"):
+        response = leader.get(f"/export/maturity-evidence.{fmt}?school=BJ-U01")
+        text = response.get_data(as_text=True)
+        assert response.status_code == 403 and "超出您的数据权限范围" in text and "京岚大学" not in text
+
+
 def test_evidence_workbook_in_english():
     wb = _workbook({"school": "SH-U01"}, "en")
     assert wb.sheetnames == ["Summary", "Indicators", "Dimensions", "Derived figures", "Gap plan", "Peers",
@@ -818,6 +1120,15 @@ def _text(component):
     return text(component)
 
 
+def _find(component, cid):
+    if isinstance(component, (list, tuple)):
+        return next((hit for c in component if (hit := _find(c, cid)) is not None), None)
+    if getattr(component, "id", None) == cid:
+        return component
+    children = getattr(component, "children", None)
+    return None if children is None else _find(children, cid)
+
+
 def test_page_school_view(page):
     content = page.render({"school": "BJ-U01"})
     found = _ids(content)
@@ -825,6 +1136,24 @@ def test_page_school_view(page):
     text = _text(content)
     assert "封顶为 L" in text and "战略与组织" in text and "少于 5 所" in text
     assert "协会评估组B" in text and "系统计算" in text
+    # the evidence pack as PDF, next to the Excel button, for the same school and period
+    link = _find(_find(content, page.ids.SUMMARY), "maturity-evidence-pdf")
+    assert link is not None and "导出证据包（PDF）" in _text(link)
+    from export import pdf_status
+
+    if pdf_status()[0]:
+        assert link.href.startswith("/export/maturity-evidence.pdf?") and "school=BJ-U01" in link.href
+    else:
+        assert "disabled" in link.className and "PDF 不可用" in link.title
+
+
+def test_evidence_pdf_link_greyed_out_without_chromium():
+    from components import maturity as mc
+
+    bar = mc.evidence_buttons({"type": "x", "index": "S"}, "en", ("/export/x.pdf", False, "Chromium not found"))
+    link = _find(bar, "maturity-evidence-pdf")
+    assert "disabled" in link.className and link.title == "PDF unavailable: Chromium not found"
+    assert not hasattr(link, "href") or link.href is None
 
 
 def test_page_association_view(page):
