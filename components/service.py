@@ -36,7 +36,9 @@ register({
     "svc.trend.freq.D": ("按日", "daily"),
     "svc.trend.freq.W": ("按周", "weekly"),
     "svc.trend.freq.M": ("按月", "monthly"),
-    "svc.trend.gaps": ("空缺处评价不足 {n} 条，不显示数值。", "Gaps: fewer than {n} responses, no value shown."),
+    "svc.trend.gaps": ("空缺处评价不足 {n} 条（或可由合计反推出不足 {n} 条的数值），不显示数值。",
+                       "Gaps: fewer than {n} responses (or a figure that would reveal one on fewer than {n}), no "
+                       "value shown."),
     "svc.trend.none": ("该期间无满意度评价。", "No satisfaction responses in this period."),
     "svc.by_line": ("各服务类别满意度", "Satisfaction by service line"),
     "svc.by_type": ("按评价人类型", "By respondent type"),
@@ -123,6 +125,13 @@ register({
     "svc.privacy": ("不显示评价文字、姓名或评价人编号；少于 {n} 条评价或工单的数值不予显示。",
                     "No comment text, names or respondent ids are shown; figures on fewer than {n} responses or "
                     "orders are withheld."),
+    "svc.privacy.complementary": ("为防止由合计与其他数值反推出不足 {n} 条的数值，部分数值一并隐去（标为“已隐去”）。",
+                                  "So that no figure on fewer than {n} can be worked out from a total and the "
+                                  "figures beside it, some further figures are withheld (marked “Withheld”)."),
+    "svc.withheld": ("已隐去 (防反推)", "Withheld (protects n < {n})"),
+    "svc.withheld.title": ("该数值本身不少于 {n} 条，但与合计、相邻数值一起可反推出样本不足的数值，故一并隐去。",
+                           "This figure rests on {n} or more, but with the total and the figures beside it would "
+                           "reveal one on fewer than {n}; it is withheld as well."),
     "svc.line.dining": ("餐饮", "Dining"),
     "svc.line.dormitory": ("公寓", "Dormitory"),
     "svc.line.property": ("物业", "Property"),
@@ -181,12 +190,20 @@ def hours_text(hours: float | None, lang: str) -> str:
     return t("svc.hours", lang, h=fmt_number(hours, 1))
 
 
+def withheld_label(result, lang: str, min_n: int = 10) -> str:
+    """The label of a suppressed Result: "样本不足 (n < 10)", or "已隐去 (防反推)" when it was withheld only so that a
+    smaller group cannot be worked out by subtraction (data_access.service.protect)."""
+    if result is not None and (result.extra or {}).get("complementary"):
+        return t("svc.withheld", lang, n=min_n)
+    return status_label("suppressed", lang, None, min_n)
+
+
 def cell_text(indicator, result, lang: str, min_n: int = 10) -> str:
     """What a table cell shows for a Result: the value with its unit, the suppression label, or '—'."""
     if result is None or result.status == "nodata" or (result.value is None and result.status != "suppressed"):
         return "—"
     if result.status == "suppressed":
-        return status_label("suppressed", lang, result.n, min_n)
+        return withheld_label(result, lang, min_n)
     return fmt_value(result.value, indicator.unit, indicator.decimals)
 
 
@@ -196,6 +213,8 @@ def value_cell(indicator, result, lang: str, min_n: int = 10, link: str | None =
     status = "nodata" if result is None else result.status
     text = cell_text(indicator, result, lang, min_n)
     content = dcc.Link(text, href=link, className="svc-cell-link") if link else text
+    if status == "suppressed" and (result.extra or {}).get("complementary"):
+        content = html.Span(content, title=t("svc.withheld.title", lang, n=min_n))
     return html.Td(content, className=f"svc-cell num status-{status}",
                    **{"data-status": status, "data-value": "" if result is None or result.value is None
                       else f"{result.value:.6g}"})
@@ -277,7 +296,7 @@ def trend_figure(freq: str, points: dict, indicators: dict, lang: str, min_n: in
     shown = [p.value for pts in points.values() for p in pts if p.value is not None]
     low = max(0.0, (min(shown) // 10) * 10 - 10) if shown else 0.0   # room below the lowest value, 0 at least
     styles = {"service.csi": dict(color=ACCENT, width=2.5), "service.satisfied_rate": dict(width=1.8, dash="dot")}
-    suppressed_x: list[str] = []
+    suppressed: list = []
     for ind_id in ("service.csi", "service.satisfied_rate"):
         ind, pts = indicators[ind_id], points.get(ind_id, [])
         x = [p.key for p in pts]
@@ -287,14 +306,15 @@ def trend_figure(freq: str, points: dict, indicators: dict, lang: str, min_n: in
                                  marker=dict(size=5), text=text, connectgaps=False,
                                  hovertemplate="%{text}<extra>" + ind.name(lang) + "</extra>"))
         if ind_id == "service.csi":
-            suppressed_x = [p.key for p in pts if p.status == "suppressed"]
-    if suppressed_x:
-        label = status_label("suppressed", lang, None, min_n)
-        fig.add_trace(go.Scatter(x=suppressed_x, y=[low + 2] * len(suppressed_x), mode="markers+text",
-                                 name=label, text=[label] * len(suppressed_x), textposition="top center",
+            suppressed = [p for p in pts if p.status == "suppressed"]
+    if suppressed:
+        labels = [withheld_label(p, lang, min_n) for p in suppressed]
+        fig.add_trace(go.Scatter(x=[p.key for p in suppressed], y=[low + 2] * len(suppressed), mode="markers+text",
+                                 name=status_label("suppressed", lang, None, min_n), text=labels,
+                                 textposition="top center",
                                  textfont=dict(size=10, color=STATUS_COLORS["suppressed"]),
                                  marker=dict(symbol="circle-open", size=8, color=STATUS_COLORS["suppressed"]),
-                                 hovertemplate="%{x}: " + label + "<extra></extra>", showlegend=False))
+                                 hovertemplate="%{x}: %{text}<extra></extra>", showlegend=False))
     fig.update_layout(**_template(dark), height=260, margin=dict(l=8, r=8, t=8, b=8),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, xanchor="left"),
                       hovermode="x unified", font=dict(family="Noto Sans CJK SC, Microsoft YaHei, sans-serif"))
@@ -456,7 +476,8 @@ def block(title, body, block_id: str, tools=None) -> html.Div:
 
 
 def privacy_note(lang: str, min_n: int) -> html.Div:
-    return html.Div([html.I(className="bi bi-shield-lock me-1"), t("svc.privacy", lang, n=min_n)],
+    return html.Div([html.I(className="bi bi-shield-lock me-1"), t("svc.privacy", lang, n=min_n), " ",
+                     t("svc.privacy.complementary", lang, n=min_n)],
                     className="small text-muted mb-2", id="svc-privacy")
 
 
@@ -529,7 +550,7 @@ def export_value(indicator, result, lang: str, min_n: int):
     if result is None or result.status == "nodata" or (result.value is None and result.status != "suppressed"):
         return None
     if result.status == "suppressed":
-        return status_label("suppressed", lang, result.n, min_n)
+        return withheld_label(result, lang, min_n)
     return round(float(result.value), indicator.decimals)
 
 

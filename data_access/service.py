@@ -11,6 +11,23 @@ these, e.g. ``("school", "service_line")`` for the panel's matrix; the key of a 
 Counts of orders (volumes, the open-order list) are shown as they are: they carry no one's opinion, and the
 suppression label itself already tells that a group holds fewer than 10. Rates, indices, percentiles and
 intensities computed from fewer than 10 responses or orders are suppressed by the registry.
+
+Complementary suppression (``protect``): a withheld group must not be recoverable by subtraction from the
+figures shown beside it (a school's CSI × 19 responses − its dormitory's × 10 = its dining's × 9). Wherever the
+panel shows groups next to the figure they add up to — service lines and respondent types against the scope's
+tile, the matrix's cells against their row and column totals and its rows against the scope (responses without
+a facility being a group never shown), the trend's periods against the tile and a line's periods against that
+line and against the period's all-lines point, the SLA rates per priority and per line against their tile —
+``protect`` also withholds the smallest shown group until the withheld groups of every such set together rest on
+at least ``privacy.min_group_size`` people and no withheld figure is alone in its set. Each indicator is
+protected on its own (NPS counts only the answers that gave a score). Counts (n, responses, orders) stay shown:
+the rule assumes that everyone knows them, so showing them costs nothing. Percentiles are not protected this
+way: a median cannot be recovered by subtraction.
+
+Complaints per 1000 people rest on the population (students + staff of ``fact_school_year``): its ``n`` is the
+population, not the orders. The number of complaints it reveals is a count of orders, shown anyway in the volume
+chart, and says nothing about what anyone answered; the figures that do rest on the complaints themselves — their
+closure — are withheld below 10 complaints due.
 """
 from __future__ import annotations
 
@@ -26,7 +43,7 @@ from .config import get_config
 from .dims import ancestors, org_tree
 from .engine import read_df
 from .period import Period
-from .registry import AMBER, GREEN, NONE, Indicator, Result, register, threshold_status
+from .registry import AMBER, GREEN, NONE, SUPPRESSED, Indicator, Result, register, threshold_status
 from .schema import fact_school_year, fact_survey_response, fact_work_order
 from .scope import LEVELS, Scope, scope_school_fact, with_key
 from .sqlfuncs import date_of, percentile_from_ranks, rank_within, ratio_sum, seconds_between
@@ -145,24 +162,35 @@ def state_at(period: Period) -> dt.datetime:
     return dt.datetime.combine(period.state_date(get_config().today()), dt.time())
 
 
+def responded():
+    """When an order was answered: ``responded_at``, or for an order completed without a recorded response its
+    ``completed_at`` — completing it answered it, at the latest then. The upper bound never flatters the SLA (such
+    an order is on time only when completed within the response SLA), and the same order counts in the on-time
+    rate and in the response P50/P90 alike, instead of being late in one and missing from the other."""
+    o = fact_work_order
+    return sa.func.coalesce(o.c.responded_at, o.c.completed_at)
+
+
 @memoize()
 def order_totals(scope: Scope, period: Period, by=None) -> pd.DataFrame:
     """Work orders created in the period: SLA counts, completions, callbacks, complaints, per group.
 
     An order still without a response (completion) counts as late once its SLA has run out by the state date;
-    before that it is not yet due and is left out of that rate. A response exactly at the SLA is on time.
+    before that it is not yet due and is left out of that rate. A response exactly at the SLA is on time. An
+    order completed without a recorded response was answered at its completion at the latest (``responded``).
     """
     o = fact_work_order
     at_lit = sa.literal(state_at(period), sa.DateTime())
     resp_s, comp_s = _sla_seconds("response"), _sla_seconds("completion")
-    resp_due = sa.or_(o.c.responded_at.is_not(None), seconds_between(o.c.created_at, at_lit) >= resp_s)
+    answered = responded()
+    resp_due = sa.or_(answered.is_not(None), seconds_between(o.c.created_at, at_lit) >= resp_s)
     comp_due = sa.or_(o.c.completed_at.is_not(None), seconds_between(o.c.created_at, at_lit) >= comp_s)
     complaint = o.c.kind == "complaint"
     stmt = sa.select(
         sa.func.count().label("orders"),
         ratio_sum(resp_due).label("resp_due"),
-        ratio_sum(sa.and_(o.c.responded_at.is_not(None),
-                          seconds_between(o.c.created_at, o.c.responded_at) <= resp_s)).label("resp_ok"),
+        ratio_sum(sa.and_(answered.is_not(None),
+                          seconds_between(o.c.created_at, answered) <= resp_s)).label("resp_ok"),
         ratio_sum(comp_due).label("comp_due"),
         ratio_sum(sa.and_(o.c.completed_at.is_not(None),
                           seconds_between(o.c.created_at, o.c.completed_at) <= comp_s)).label("comp_ok"),
@@ -192,11 +220,12 @@ def order_durations(scope: Scope, period: Period, by=None) -> pd.DataFrame:
     period, per group: resp_n, resp_p50, resp_p90, comp_n, comp_p50, comp_p90.
 
     Over answered (completed) orders only: an order still open has no duration yet; it counts in the on-time
-    rates once its SLA has run out, and in the open-order list. Each group's percentile is computed over its
+    rates once its SLA has run out, and in the open-order list. An order completed without a recorded response
+    counts with its completion as its response (``responded``). Each group's percentile is computed over its
     own orders (sqlfuncs.rank_within / percentile_from_ranks: portable to every engine).
     """
     o = fact_work_order
-    resp = seconds_between(o.c.created_at, o.c.responded_at)
+    resp = seconds_between(o.c.created_at, responded())
     comp = seconds_between(o.c.created_at, o.c.completed_at)
     inner = sa.select().select_from(o).where(o.c.created_at >= period.start, o.c.created_at < period.end_exclusive)
     inner, keys = _group_keys(inner, scope, o, by, date_of(o.c.created_at))
@@ -250,21 +279,22 @@ def population(scope: Scope, year: int) -> pd.DataFrame:
 
 
 def _complaint_rates(scope: Scope, period: Period, by) -> pd.DataFrame:
-    """Per group: complaints (num), people (den), orders (n) over the schools that have a population figure."""
+    """Per group: complaints (num), people (den and n: the rate rests on the population, see the module's
+    docstring) over the schools that have a population figure."""
     orders = order_totals(scope, period, "school")[["key", "orders", "complaints"]].rename(columns={"key": "school_id"})
     people = population(scope, period.end.year)
     frame = orders.merge(people, on="school_id", how="inner")
     frame = frame.loc[frame["people"] > 0]
     if by is None:
         return pd.DataFrame({"num": [frame["complaints"].sum()], "den": [frame["people"].sum()],
-                             "n": [frame["orders"].sum()]}) if not frame.empty else pd.DataFrame(columns=["num", "den", "n"])
+                             "n": [frame["people"].sum()]}) if not frame.empty else pd.DataFrame(columns=["num", "den", "n"])
     if by == "region":
         regions = org_tree().schools.set_index("school_id")["region_code"]
         frame = frame.assign(key=frame["school_id"].map(regions))
     else:
         frame = frame.assign(key=frame["school_id"])
     return (frame.groupby("key", as_index=False)
-            .agg(num=("complaints", "sum"), den=("people", "sum"), n=("orders", "sum")))
+            .agg(num=("complaints", "sum"), den=("people", "sum"), n=("people", "sum")))
 
 
 def _complaints_measure(scope: Scope, period: Period, by) -> pd.DataFrame:
@@ -321,8 +351,9 @@ register(Indicator(
 register(Indicator(
     id="service.response_on_time", name_zh="报修按时响应率", name_en="Responded within SLA", unit="%",
     direction="higher", measure=_order_measure(_col("resp_ok"), "resp_due"), tables=TABLES_ORDERS,
-    formula_zh="在时限内响应的工单 ÷ 已到期工单（紧急2小时，一般24小时）",
-    formula_en="orders responded within the SLA ÷ orders due (urgent 2 h, normal 24 h)", **_common,
+    formula_zh="在时限内响应的工单 ÷ 已到期工单（紧急2小时，一般24小时；未记录响应的已完工工单以完工时间为响应时间）",
+    formula_en="orders responded within the SLA ÷ orders due (urgent 2 h, normal 24 h; an order completed without a "
+               "recorded response was answered at its completion)", **_common,
 ))
 register(Indicator(
     id="service.completion_on_time", name_zh="按时完工率", name_en="Completed within SLA", unit="%",
@@ -349,7 +380,8 @@ register(Indicator(
 _durations = dict(domain="service", privacy=True, alert_grain=None, kind="custom", unit="h", direction="lower",
                   tables=TABLES_ORDERS)
 for _metric, _zh, _en, _what_zh, _what_en in (
-    ("response", "响应时长", "Response time", "响应时间 − 创建时间", "responded_at − created_at"),
+    ("response", "响应时长", "Response time", "响应时间（未记录响应的已完工工单取完工时间）− 创建时间",
+     "responded_at (completed_at for an order completed without a recorded response) − created_at"),
     ("completion", "完工时长", "Completion time", "完工时间 − 创建时间", "completed_at − created_at"),
 ):
     for _q, _qzh, _qen in ((50, "中位数", "median"), (90, "P90", "P90")):
@@ -394,6 +426,82 @@ def _ordered(keys, order) -> list:
     return sorted(keys, key=lambda k: (rank.get(k, len(order)), str(k)))
 
 
+# --- complementary suppression ------------------------------------------------------------------------------
+
+@dataclass
+class Siblings:
+    """Groups shown next to the figure they add up to: ``parent`` over the people of ``members`` and of
+    ``rest_n`` further people who belong to no member and whose figure is never shown (responses without a
+    facility). Σ(member × n) + rest × rest_n = parent × n, so a member that is withheld while its parent and its
+    other siblings are shown could be recovered by subtraction."""
+    parent: Result
+    members: list[Result]
+    rest_n: int = 0
+
+
+def _hidden(res: Result) -> bool:
+    return res.status == SUPPRESSED
+
+
+def _shown(res: Result) -> bool:
+    return res.status != SUPPRESSED and res.value is not None
+
+
+def withhold(res: Result) -> None:
+    """Withhold a figure in place for complementary suppression: no value, status "suppressed", n kept."""
+    res.value = res.num = res.den = None
+    res.status = SUPPRESSED
+    res.extra = {"complementary": True}
+
+
+def protect(sets: list[Siblings], min_n: int | None = None) -> list[Result]:
+    """Complementary suppression over every set of siblings at once (a Result may sit in several sets: a line's
+    total is a member against the scope and the parent of its matrix column); returns what it withheld.
+
+    For each set whose parent is shown: when the withheld members (with the rest) together rest on fewer than
+    ``min_n`` people (config privacy.min_group_size), or exactly one member is withheld (it would be the parent
+    minus the others), the smallest shown member (fewest people, then key) is withheld too. For a set whose
+    parent is withheld, the parent must not be the sum of shown members: if none is withheld, its smallest is.
+    A member alone in its set can only be covered by withholding its parent, which is done unless the parent is
+    a set's top (a member of no set: the scope's own tile, which stays as it is). A set is checked again whenever
+    one of its figures is withheld, until none needs more (it only ever withholds, so it ends)."""
+    min_n = get_config().min_group_size if min_n is None else min_n
+    where: dict[int, list[int]] = {}           # id(Result) → the sets it is in (as a member or the parent)
+    for i, s in enumerate(sets):
+        for res in (s.parent, *s.members):
+            where.setdefault(id(res), []).append(i)
+    members = {id(m) for s in sets for m in s.members}
+    withheld: list[Result] = []
+    todo, queued = list(range(len(sets)))[::-1], set(range(len(sets)))
+    while todo:
+        i = todo.pop()
+        queued.discard(i)
+        s = sets[i]
+        hid = [m for m in s.members if _hidden(m)]
+        shown = sorted((m for m in s.members if _shown(m)), key=lambda m: (m.n or 0, str(m.key)))
+        if _hidden(s.parent):
+            need = not hid and not s.rest_n and bool(shown)
+        elif not _shown(s.parent) or (not hid and not s.rest_n):
+            need = False
+        else:
+            need = sum(int(m.n or 0) for m in hid) + s.rest_n < min_n or (len(hid) == 1 and not s.rest_n)
+        if not need:
+            continue
+        if shown:
+            target = shown[0]
+        elif not _hidden(s.parent) and id(s.parent) in members:
+            target = s.parent
+        else:
+            continue
+        withhold(target)
+        withheld.append(target)
+        for j in where[id(target)]:
+            if j not in queued:
+                queued.add(j)
+                todo.append(j)
+    return withheld
+
+
 @dataclass
 class LineRow:
     """One group (a service line, a respondent type) with its satisfaction results and the CSI change."""
@@ -408,12 +516,20 @@ class LineRow:
 
 
 def satisfaction_rows(scope: Scope, period: Period, by: str) -> list[LineRow]:
-    """Satisfaction per service line or respondent type, with the change of CSI against the previous period."""
+    """Satisfaction per service line or respondent type, with the change of CSI against the previous period.
+
+    The figures are those of ``satisfaction_figures`` (complementary suppression included); the previous
+    period's CSI per group is protected against the previous period's tile (the change column and the movers
+    show it: now − change)."""
+    if by not in ("service_line", "respondent_type"):
+        raise ValueError(f"satisfaction rows by {by!r}: service_line or respondent_type")
     found: dict[str, dict[str, Result]] = {}
     for ind_id in SATISFACTION:
-        for res in registry.breakdown(ind_id, scope, period, by):
-            found.setdefault(res.key, {})[ind_id] = res
+        figures = satisfaction_figures(ind_id, scope, period)
+        for key, res in (figures.lines if by == "service_line" else figures.types).items():
+            found.setdefault(key, {})[ind_id] = res
     before = {r.key: r for r in registry.breakdown("service.csi", scope, period.previous(), by)}
+    protect([Siblings(registry.evaluate("service.csi", scope, period.previous()), list(before.values()))])
     rows = []
     order = SERVICE_LINES if by == "service_line" else RESPONDENT_TYPES
     for key in _ordered(found, order):
@@ -445,29 +561,24 @@ def matrix_level(scope: Scope) -> str | None:
 
 
 def matrix(indicator_id: str, scope: Scope, period: Period) -> Matrix | None:
-    """The indicator per child × service line (each cell computed over its own responses)."""
+    """The indicator per child × service line (each cell computed over its own responses), its totals protected
+    together with the lines table and the trend (``satisfaction_figures``)."""
     level = matrix_level(scope)
     if level is None:
         return None
-    cells: dict[str, dict[str, Result]] = {}
-    unattributed = 0
-    frame = registry.get(indicator_id).measure(scope, period, (level, "service_line"))
-    for res in registry.results(indicator_id, frame, scope, period):
-        child, line = res.key
-        if child is None:
-            unattributed += int(res.n or 0)
-            continue
-        cells.setdefault(child, {})[line] = res
-    if not cells:
+    figures = satisfaction_figures(indicator_id, scope, period)
+    unattributed = sum(figures.unattributed.values())
+    if not figures.cells:
         return Matrix(level, [], [], {}, unattributed)
-    child_total = {r.key: r for r in registry.breakdown(indicator_id, scope, period, level)}
-    totals = {r.key: r for r in registry.breakdown(indicator_id, scope, period, "service_line")}
+    cells: dict[str, dict[str, Result]] = {}
+    for (child, line), res in figures.cells.items():
+        cells.setdefault(child, {})[line] = res
     lines = _ordered({line for row in cells.values() for line in row}, SERVICE_LINES)
-    rows = [(child, cells[child], child_total.get(child) or Result(indicator_id, None, "nodata", 0))
+    rows = [(child, cells[child], figures.rows.get(child) or Result(indicator_id, None, "nodata", 0))
             for child in sorted(cells)]
     # Worst first (the indicators here are all "higher is better"); suppressed and empty totals last.
     rows.sort(key=lambda r: (r[2].value is None, r[2].value if r[2].value is not None else 0.0))
-    return Matrix(level, lines, rows, totals, unattributed)
+    return Matrix(level, lines, rows, dict(figures.lines), unattributed)
 
 
 def _resample(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
@@ -488,22 +599,86 @@ def trend_freq(period: Period) -> str:
     return "D" if period.days <= 14 else "W" if period.days <= 400 else "M"
 
 
+TREND = ("service.csi", "service.satisfied_rate")
+
+
+@dataclass
+class SatisfactionFigures:
+    """One satisfaction indicator at a scope and period, every figure the panel can show of it (for any choice of
+    the page's options: matrix indicator, trend line), after complementary suppression over all of them."""
+    total: Result                            # the scope's tile
+    lines: dict[str, Result]                 # service line → Result (the lines table, the matrix's total row)
+    types: dict[str, Result]                 # respondent type → Result
+    rows: dict[str, Result]                  # matrix child → its total
+    cells: dict[tuple, Result]               # (child, service line) → Result
+    unattributed: dict[str, int]             # service line → n without a facility (facility rows only)
+    freq: str
+    trend: list[Result]                      # all lines, per day / week / month
+    line_trend: dict[str, list[Result]]      # service line → its points
+
+
+@memoize()
+def satisfaction_figures(indicator_id: str, scope: Scope, period: Period) -> SatisfactionFigures:
+    """Computes and protects (``protect``) the figures of one satisfaction indicator. The sets of siblings:
+    lines and types against the tile; the matrix rows against the tile (the responses without a facility as the
+    rest), each row's cells against the row, each line's cells against the line (its responses without a
+    facility as the rest); the trend's points against the tile; each line's points against the line and, per
+    point in time, the lines' points against the all-lines point. Always all of them, whatever the page shows:
+    the same figures come out whichever matrix indicator or trend line is chosen."""
+    ind = registry.get(indicator_id)
+    total = registry.evaluate(indicator_id, scope, period)
+    lines = {r.key: r for r in registry.breakdown(indicator_id, scope, period, "service_line")}
+    types = {r.key: r for r in registry.breakdown(indicator_id, scope, period, "respondent_type")}
+    sets = [Siblings(total, list(lines.values())), Siblings(total, list(types.values()))]
+    rows: dict[str, Result] = {}
+    cells: dict[tuple, Result] = {}
+    unattributed: dict[str, int] = {}
+    level = matrix_level(scope)
+    if level is not None:
+        frame = ind.measure(scope, period, (level, "service_line"))
+        for res in registry.results(indicator_id, frame, scope, period):
+            child, line = res.key
+            if child is None:
+                unattributed[line] = unattributed.get(line, 0) + int(res.n or 0)
+            else:
+                cells[(child, line)] = res
+        rows = {r.key: r for r in registry.breakdown(indicator_id, scope, period, level) if r.key is not None}
+        sets.append(Siblings(total, [rows[k] for k in sorted(rows)], sum(unattributed.values())))
+        by_row: dict[str, list[Result]] = {}
+        by_line: dict[str, list[Result]] = {}
+        for (child, line), res in sorted(cells.items(), key=lambda kv: str(kv[0])):
+            by_row.setdefault(child, []).append(res)
+            by_line.setdefault(line, []).append(res)
+        sets += [Siblings(rows[child], by_row.get(child, [])) for child in sorted(rows)]
+        sets += [Siblings(lines[line], by_line.get(line, []), unattributed.get(line, 0))
+                 for line in _ordered(lines, SERVICE_LINES)]
+    freq = trend_freq(period)
+    trend: list[Result] = []
+    line_trend: dict[str, list[Result]] = {}
+    if indicator_id in TREND:
+        trend = registry.series(indicator_id, scope, period, freq)
+        sets.append(Siblings(total, trend))
+        frame = ind.measure(scope, period, ("day", "service_line"))
+        for line in _ordered(lines, SERVICE_LINES) if not frame.empty else []:
+            part = frame.loc[frame["key"].map(lambda k: k[1] == line)].copy()
+            part["key"] = part["key"].map(lambda k: k[0])
+            line_trend[line] = registry.results(indicator_id, _resample(part, freq), scope, period) \
+                if not part.empty else []
+            sets.append(Siblings(lines[line], line_trend[line]))
+        for point in trend:
+            sets.append(Siblings(point, [p for line in _ordered(line_trend, SERVICE_LINES)
+                                         for p in line_trend[line] if p.key == point.key]))
+    protect(sets)
+    return SatisfactionFigures(total, lines, types, rows, cells, unattributed, freq, trend, line_trend)
+
+
 def satisfaction_trend(scope: Scope, period: Period, line: str | None = None) -> tuple[str, dict[str, list[Result]]]:
     """(freq, indicator id → points) of CSI and satisfied rate, for all lines or one service line."""
-    freq = trend_freq(period)
     out = {}
-    for ind_id in ("service.csi", "service.satisfied_rate"):
-        if line is None:
-            out[ind_id] = registry.series(ind_id, scope, period, freq)
-            continue
-        frame = registry.get(ind_id).measure(scope, period, ("day", "service_line"))
-        if frame.empty:
-            out[ind_id] = []
-            continue
-        frame = frame.loc[frame["key"].map(lambda k: k[1] == line)].copy()
-        frame["key"] = frame["key"].map(lambda k: k[0])
-        out[ind_id] = registry.results(ind_id, _resample(frame, freq), scope, period) if not frame.empty else []
-    return freq, out
+    for ind_id in TREND:
+        figures = satisfaction_figures(ind_id, scope, period)
+        out[ind_id] = figures.trend if line is None else figures.line_trend.get(line, [])
+    return trend_freq(period), out
 
 
 def surveyed_lines(scope: Scope, period: Period) -> list[str]:
@@ -524,10 +699,17 @@ ORDER_TABLE = ("service.response_on_time", "service.completion_on_time", "servic
                "service.response_p90", "service.completion_p50", "service.completion_p90")
 
 
+ADDITIVE_ORDER = ("service.response_on_time", "service.completion_on_time")
+"""The order table's rates (Σ num ÷ Σ den), protected against their tile; its percentiles cannot be subtracted."""
+
+
 def orders_by(scope: Scope, period: Period, by: str) -> list[tuple[str, int, dict[str, Result]]]:
-    """(group, orders created, indicator id → Result) per priority or service line."""
+    """(group, orders created, indicator id → Result) per priority or service line; the on-time rates protected
+    against the scope's tile (``protect``)."""
     counts = order_totals(scope, period, by)
     results = breakdown_map(ORDER_TABLE, scope, period, by)
+    groups = [results[k] for k in sorted(results, key=str)]
+    protect([Siblings(registry.evaluate(i, scope, period), [g[i] for g in groups if i in g]) for i in ADDITIVE_ORDER])
     order = PRIORITIES if by == "priority" else SERVICE_LINES
     n = dict(zip(counts["key"], counts["orders"])) if not counts.empty else {}
     return [(k, int(n.get(k, 0)), results.get(k, {})) for k in _ordered(n, order)]

@@ -16,13 +16,13 @@ from components import service as view
 from components.export import export_bar
 from components.i18n import t
 from components.links import href, scope_params
-from components.page import guarded, lang_of, scope_bar
+from components.page import cached_view, guarded, lang_of, scope_bar
 from components.tiles import kpi_tile
 from data_access import registry, service
 from data_access.config import get_config
 from data_access.dims import scope_nav
 from data_access.request import parse_request
-from export import pdf_status
+from export import domain_csv_sections, pdf_status
 
 PATH = "/service"
 dash.register_page(__name__, path=PATH, name="服务满意度", name_en="Service", order=3,
@@ -61,6 +61,7 @@ def _options(params) -> tuple[str | None, str]:
 
 @callback(Output(ids.CONTENT, "children"), Input(ids.REQUEST, "data"))
 @guarded
+@cached_view
 def render(params):
     cfg = get_config()
     req = parse_request(params, default_lang=cfg.default_language)
@@ -74,7 +75,7 @@ def render(params):
     bar = scope_bar(PATH, scope_nav(scope, lang), scope, period, lang, cfg.today(), extra=options)
     bar = html.Div([bar, html.Div(export_bar(  # PDF, print view, CSV (export.py); the page has its own Excel
         "service", scope_params(scope.params(), period, lang), lang, pdf_status(lang),
-        [(k, t(f"ex.{k}", lang)) for k in ("indicators", "alerts")], excel=False), className="mt-2")])
+        domain_csv_sections("service", scope, lang), excel=False), className="mt-2")])
     return [bar, html.Div(className="mb-3"), _satisfaction(data, inds, lang, min_n, base),
             _orders(data, inds, lang, min_n)]
 

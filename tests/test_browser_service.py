@@ -17,6 +17,7 @@ from .conftest import SCREENSHOTS, TODAY
 pytestmark = pytest.mark.browser
 
 SUPPRESSED = "样本不足 (n < 10)"
+WITHHELD = "已隐去 (防反推)"   # withheld beside a total so that a smaller group cannot be worked out
 
 
 @pytest.fixture
@@ -151,7 +152,8 @@ def test_facility_level_suppresses_small_groups(cockpit):
             assert SUPPRESSED in el.text
             assert el.find_element(By.CSS_SELECTOR, ".kpi-value").get_attribute("data-value") == ""
         else:
-            assert el.text.strip() == SUPPRESSED
+            assert el.text.strip() in (SUPPRESSED, WITHHELD)
+            assert el.get_attribute("data-value") in ("", None)
     complaints = cockpit.find_element(".kpi-tile[data-indicator='service.complaints']")
     assert "不适用于此层级" in complaints.text
     _tiles_equal_api(cockpit, "facility=SH-V01-C1-CAN1")
@@ -165,6 +167,12 @@ def test_small_venue_cell_is_suppressed_in_table_and_matrix(cockpit):
     cells = row.find_elements(By.CSS_SELECTOR, "td.svc-cell")
     assert [c.text for c in cells] == [SUPPRESSED] * 3
     assert all(c.get_attribute("data-value") == "" for c in cells)
+    # venue's 6 responses would be the tile minus the other lines: another line (10 or more responses) is withheld
+    partners = [r for r in cockpit.driver.find_elements(By.CSS_SELECTOR, "#svc-lines tbody tr")
+                if r.find_elements(By.CSS_SELECTOR, "td.svc-cell")[0].text == WITHHELD]
+    assert partners and all(int(r.find_elements(By.TAG_NAME, "td")[1].text) >= 10 for r in partners)
+    assert all(r.find_elements(By.CSS_SELECTOR, "td.svc-cell")[0].get_attribute("data-value") == "" for r in partners)
+    full_screenshot(cockpit, "service-school-BJ-U01")
     open_panel(cockpit, "")
     cell = cockpit.wait_for_element("#svc-matrix-table", timeout=60).find_elements(
         By.CSS_SELECTOR, "tr[data-key='BJ-U01'] td.svc-cell")

@@ -6,6 +6,7 @@ responded_at, reopened orders), percentiles, complaints per 1000 people and the 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
 import numpy as np
@@ -68,13 +69,18 @@ def nps(frame):
 
 
 def hours(frame, col):
-    return ((frame[col] - frame.created_at).dt.total_seconds() / 3600.0).dropna()
+    at = frame.responded_at.fillna(frame.completed_at) if col == "responded_at" else frame[col]  # README: answered
+    return ((at - frame.created_at).dt.total_seconds() / 3600.0).dropna()                      # at completion
 
 
-def check(result, expected, n):
-    """A Result equals the expected value, or is suppressed (no value) when it rests on fewer than 10."""
+def check(result, expected, n, withheld_ok=False):
+    """A Result equals the expected value, or is suppressed (no value) when it rests on fewer than 10. With
+    ``withheld_ok`` (figures shown beside their total) it may also be withheld by complementary suppression —
+    whether that was needed and enough is checked by test_no_withheld_figure_can_be_worked_out."""
     assert result.n == n
     if n < MIN_N:
+        assert result.status == "suppressed" and result.value is None
+    elif withheld_ok and result.extra.get("complementary"):
         assert result.status == "suppressed" and result.value is None
     else:
         assert result.value == pytest.approx(expected)
@@ -93,11 +99,11 @@ def test_satisfaction_by_service_line_and_respondent_type(raw, params):
         assert set(rows) == set(r[col])
         for key, part in r.groupby(col):
             row = rows[key]
-            check(row.results["service.csi"], csi(part), len(part))
-            check(row.results["service.satisfied_rate"], 100 * (part.score >= 4).mean(), len(part))
+            check(row.results["service.csi"], csi(part), len(part), withheld_ok=True)
+            check(row.results["service.satisfied_rate"], 100 * (part.score >= 4).mean(), len(part), withheld_ok=True)
             n_nps = part.nps.notna().sum()
             if n_nps:
-                check(row.results["service.nps"], nps(part), n_nps)
+                check(row.results["service.nps"], nps(part), n_nps, withheld_ok=True)
 
 
 @pytest.mark.parametrize("params", [dict(), dict(region="310000"), dict(school="SH-U01")])
@@ -116,12 +122,12 @@ def test_matrix_cells_are_computed_over_their_own_responses(raw, params):
     cells = {(k, line): res for k, row, _ in mat.rows for line, res in row.items()}
     assert set(cells) == set(expected.groups)
     for (k, line), part in expected:
-        check(cells[(k, line)], csi(part), len(part))
+        check(cells[(k, line)], csi(part), len(part), withheld_ok=True)
     totals = {k: total for k, _, total in mat.rows}
     for k, part in r.groupby(child):
-        check(totals[k], csi(part), len(part))
-    for line, part in r.groupby("service_line"):
-        check(mat.totals[line], csi(part), len(part))
+        check(totals[k], csi(part), len(part), withheld_ok=True)
+    for line, part in responses(raw, params).groupby("service_line"):
+        check(mat.totals[line], csi(part), len(part), withheld_ok=True)
     # worst first
     values = [total.value for _, _, total in mat.rows if total.value is not None]
     assert values == sorted(values)
@@ -171,7 +177,7 @@ def test_weekly_trend_of_one_service_line(raw):
     got = {p.key: p for p in points["service.csi"]}
     assert set(got) == set(r.week)
     for week, part in r.groupby("week"):
-        check(got[week], csi(part), len(part))
+        check(got[week], csi(part), len(part), withheld_ok=True)
     # all lines: the registry's own series
     _, overall = service.satisfaction_trend(scope(school="SH-U01"), PERIOD)
     assert [p.key for p in overall["service.csi"]] == [p.key for p in registry.series("service.csi", scope(school="SH-U01"), PERIOD, "W")]
@@ -183,11 +189,12 @@ def _sla_flags(o, at=AT):
     limit_r = o.priority.map(lambda p: SLA[p][0] * 3600.0)
     limit_c = o.priority.map(lambda p: SLA[p][1] * 3600.0)
     age = (at - o.created_at).dt.total_seconds()
-    waited_r = (o.responded_at - o.created_at).dt.total_seconds()
+    answered = o.responded_at.fillna(o.completed_at)
+    waited_r = (answered - o.created_at).dt.total_seconds()
     waited_c = (o.completed_at - o.created_at).dt.total_seconds()
     return pd.DataFrame({
-        "resp_due": o.responded_at.notna() | (age >= limit_r),
-        "resp_ok": o.responded_at.notna() & (waited_r <= limit_r),
+        "resp_due": answered.notna() | (age >= limit_r),
+        "resp_ok": answered.notna() & (waited_r <= limit_r),
         "comp_due": o.completed_at.notna() | (age >= limit_c),
         "comp_ok": o.completed_at.notna() & (waited_c <= limit_c),
     }, index=o.index)
@@ -213,8 +220,8 @@ def test_percentiles_and_sla_rates_per_group(raw, by, col):
     for key, part in o.groupby(col):
         got = results[key]
         f = flags.loc[part.index]
-        check(got["service.response_on_time"], 100 * f.resp_ok.sum() / f.resp_due.sum(), f.resp_due.sum())
-        check(got["service.completion_on_time"], 100 * f.comp_ok.sum() / f.comp_due.sum(), f.comp_due.sum())
+        check(got["service.response_on_time"], 100 * f.resp_ok.sum() / f.resp_due.sum(), f.resp_due.sum(), True)
+        check(got["service.completion_on_time"], 100 * f.comp_ok.sum() / f.comp_due.sum(), f.comp_due.sum(), True)
         for metric, c in (("response", "responded_at"), ("completion", "completed_at")):
             h = hours(part, c)
             for q in (50, 90):
@@ -256,7 +263,7 @@ def test_complaints_per_thousand_people_and_closure(raw):
         res = results[school]
         value = 1000.0 * count / people[school]
         prev = 1000.0 * prev_school[school] / prev_people[school]
-        check(res, value, int((o.school_id == school).sum()))
+        check(res, value, int(people[school]))   # the rate rests on the population, not on the orders
         change = 100 * (value / prev - 1)
         assert res.status == ("green" if change <= t.green else "amber" if change <= t.amber else "red")
     total = registry.evaluate("service.complaints", scope(), PERIOD)
@@ -320,6 +327,7 @@ def test_poor_school_stands_out_on_every_order_measure(raw):
 
 H_TODAY = dt.date(2026, 3, 20)
 H_PERIOD = Period(dt.date(2026, 3, 1), dt.date(2026, 3, 19))       # state date 2026-03-20 00:00
+J_PERIOD = Period(dt.date(2026, 1, 5), dt.date(2026, 1, 25))       # only S3's responses
 
 
 def _order(i, school, priority, created, responded=None, completed=None, facility=None, **kw):
@@ -370,7 +378,10 @@ def hand_frames():
         _order(27, "S2", "normal", "2026-02-16 08:00", "2026-02-16 09:00", "2026-02-16 12:00", kind="complaint"),
     ]
     s3 = [_order(31, "S3", "normal", "2026-03-04 08:00", "2026-03-04 09:00", "2026-03-04 10:00", kind="complaint"),
-          _order(32, "S3", "normal", "2026-03-04 08:00", "2026-03-04 09:00", "2026-03-04 10:00", kind="complaint")]
+          _order(32, "S3", "normal", "2026-03-04 08:00", "2026-03-04 09:00", "2026-03-04 10:00", kind="complaint"),
+          # completed with no response on record: answered at the completion at the latest (6 h; 30 h > 24 h)
+          _order(33, "S3", "normal", "2026-03-05 08:00", None, "2026-03-05 14:00"),
+          _order(34, "S3", "normal", "2026-03-06 08:00", None, "2026-03-07 14:00")]
     frames["fact_work_order"] = pd.DataFrame(s1 + s2 + s3)
     frames["fact_work_order"]["rating"] = frames["fact_work_order"]["rating"].astype("Int64")
     survey = (
@@ -379,6 +390,10 @@ def hand_frames():
         + _responses("S2", "property", "2026-03-06", [3] * 10, 7, ["other"])
         + _responses("S1", "dormitory", "2026-02-20", [3] * 10, 7, ["student"], "S1-DOR1")    # previous period
         + _responses("S2", "property", "2026-02-21", [4] * 10, 8, ["other"])
+        # S3, in January only (J_PERIOD): dining 12 at its canteen, venue 6 and parcels 5 without a facility
+        + _responses("S3", "dining", "2026-01-07", [4] * 12, 9, ["student"], "S3-CAN1")
+        + _responses("S3", "venue", "2026-01-07", [2] * 6, 3, ["staff"])
+        + _responses("S3", "parcel", "2026-01-07", [5] * 5, 10, ["staff"])
     )
     frames["fact_survey_response"] = pd.DataFrame(survey)
     frames["fact_survey_response"]["nps"] = frames["fact_survey_response"]["nps"].astype("Int64")
@@ -486,42 +501,296 @@ def test_open_orders_by_hand(everyone):
 
 
 def test_satisfaction_weighting_and_privacy_boundary(hand_wh):
-    # S1: 9 dining responses CSI 100 (suppressed: 9 < 10) and 10 dormitory responses CSI 0 (shown: 10)
+    # S1: 9 dining responses CSI 100 (suppressed: 9 < 10) and 10 dormitory responses CSI 0 (withheld as well:
+    # see test_a_withheld_line_cannot_be_worked_out_from_the_tile)
     rows = {r.key: r for r in service.satisfaction_rows(scope(school="S1"), H_PERIOD, "service_line")}
     assert rows["dining"].results["service.csi"].status == "suppressed"
     assert rows["dining"].results["service.csi"].value is None and rows["dining"].responses == 9
-    assert rows["dormitory"].results["service.csi"].value == pytest.approx(0.0)
-    assert rows["dormitory"].results["service.csi"].status == "red"
+    # exactly 10 is shown: S2's 10 property responses, CSI (3 − 1) ÷ 4 × 100 = 50
+    s2 = {r.key: r for r in service.satisfaction_rows(scope(school="S2"), H_PERIOD, "service_line")}
+    assert s2["property"].responses == 10 and s2["property"].results["service.csi"].value == pytest.approx(50.0)
     # weighted by responses: (9·100 + 10·0 + 10·50) ÷ 29, not the mean of the schools (47.4 and 50)
     assert ev("service.csi").value == pytest.approx(1400 / 29)
     assert ev("service.csi", school="S1").value == pytest.approx(900 / 19)
     # NPS: 9 promoters, 10 detractors, 10 passives
     assert ev("service.nps").value == pytest.approx(100 * (9 - 10) / 29)
     assert ev("service.satisfied_rate").value == pytest.approx(100 * 9 / 29)
-    # respondent types: students 9 + 5, staff 5 (suppressed), others 10
-    types = {r.key: r for r in service.satisfaction_rows(scope(), H_PERIOD, "respondent_type")}
-    assert types["staff"].results["service.csi"].status == "suppressed"
-    assert types["student"].results["service.csi"].value == pytest.approx(900 / 14)
-    # the matrix: S1 × dining suppressed, S1 × dormitory shown, S2 × property 50; worst school first
+    # the matrix: S1 × dining suppressed, S1 × dormitory withheld with it (else S1's total − it = dining),
+    # S2 × property 50; worst school first: S1 (47.4) before S2 (50)
     mat = service.matrix("service.csi", scope(), H_PERIOD)
     assert [k for k, _, _ in mat.rows] == ["S1", "S2"]
     cells = {k: row for k, row, _ in mat.rows}
     assert cells["S1"]["dining"].status == "suppressed" and cells["S1"]["dining"].value is None
-    assert cells["S1"]["dormitory"].value == pytest.approx(0.0)
-    assert mat.totals["property"].value == pytest.approx(50.0)
-    # movers: dormitory 50 → 0 (−50), property 75 → 50 (−25); dining has no previous figure
-    movers = service.biggest_movers(list(rows.values()) + [
-        r for r in service.satisfaction_rows(scope(), H_PERIOD, "service_line") if r.key == "property"])
-    assert [(m.key, m.change) for m in movers] == [("dormitory", pytest.approx(-50.0)), ("property", pytest.approx(-25.0))]
+    assert cells["S1"]["dormitory"].value is None and cells["S1"]["dormitory"].extra == {"complementary": True}
+    assert cells["S2"]["property"].value == pytest.approx(50.0)
+    # movers: property 75 → 50 (−25); dormitory (50 → 0) is withheld now, dining has no previous figure
+    lines = service.satisfaction_rows(scope(), H_PERIOD, "service_line")
+    assert [(m.key, m.change) for m in service.biggest_movers(lines)] == [("property", pytest.approx(-25.0))]
+
+
+def _state(res) -> str:
+    """shown / primary (on fewer than 10) / complementary (withheld beside a total) / nodata."""
+    if res.status == "suppressed":
+        return "complementary" if res.extra.get("complementary") else "primary"
+    return "nodata" if res.value is None else "shown"
+
+
+def _states(results: dict) -> dict:
+    return {k: _state(r) for k, r in results.items()}
+
+
+def test_a_withheld_line_cannot_be_worked_out_from_the_tile(hand_wh):
+    # S1's tile: CSI 900 ÷ 19 = 47.4 on 19 responses. Dining: 9 responses (CSI 100, suppressed); dormitory: 10
+    # (CSI 0). Showing the dormitory would give dining = (47.4 × 19 − 0 × 10) ÷ 9 = 100, so it is withheld too.
+    s1 = scope(school="S1")
+    assert ev("service.csi", school="S1").value == pytest.approx(900 / 19)
+    for ind in service.SATISFACTION:   # NPS alike: 9 answers (all 10) at dining, 10 (all 0) at the dormitory
+        f = service.satisfaction_figures(ind, s1, H_PERIOD)
+        assert f.total.value is not None and f.total.n == 19
+        assert _states(f.lines) == {"dining": "primary", "dormitory": "complementary"}, ind
+        # students 9 + 5 = 14 and staff 5 (suppressed): students withheld, else staff = (19·T − 14·S) ÷ 5
+        assert _states(f.types) == {"student": "complementary", "staff": "primary"}, ind
+        # facility rows: S1-CAN1 (9) suppressed → S1-DOR1 (10) withheld against the school; its one cell would
+        # then equal it, so the cell goes too
+        assert _states(f.rows) == {"S1-CAN1": "primary", "S1-DOR1": "complementary"}, ind
+        assert _states(f.cells) == {("S1-CAN1", "dining"): "primary",
+                                    ("S1-DOR1", "dormitory"): "complementary"}, ind
+        assert f.unattributed == {}
+    # the trend (weekly): one week holding all 19 responses (= the tile, shown); the dormitory's point of that week
+    # would equal the withheld dormitory line: withheld
+    f = service.satisfaction_figures("service.csi", s1, H_PERIOD)
+    assert [(p.key, _state(p)) for p in f.trend] == [("2026-03-02", "shown")]
+    assert {ln: [_state(p) for p in pts] for ln, pts in f.line_trend.items()} == {
+        "dining": ["primary"], "dormitory": ["complementary"]}
+    # counts stay shown
+    rows = {r.key: r for r in service.satisfaction_rows(s1, H_PERIOD, "service_line")}
+    assert (rows["dining"].responses, rows["dormitory"].responses) == (9, 10)
+    assert rows["dormitory"].change is None
+    # the page (tables and export) says why a figure on 10 responses is missing
+    from components import service as view
+
+    inds = {i: registry.get(i) for i in service.SATISFACTION}
+    text = _text(view.satisfaction_table(list(rows.values()), inds, "zh", MIN_N))
+    assert text.count("已隐去 (防反推)") == 3 and text.count("样本不足 (n < 10)") == 3
+    assert "0.0" not in text
+
+
+def test_respondent_types_at_association_level(hand_wh):
+    # all 29: students 14 (S1: 9 dining CSI 100, 5 dormitory CSI 0), staff 5 (S1 dormitory, suppressed), others 10
+    # (S2 property, CSI 50). With others shown, staff = (1400 − 900 − 500) ÷ 5 = 0 would be exposed; the smaller
+    # shown type (others, 10 < 14) is withheld too, and the withheld pair rests on 15 ≥ 10: students stay shown.
+    types = {r.key: r for r in service.satisfaction_rows(scope(), H_PERIOD, "respondent_type")}
+    for ind in service.SATISFACTION:
+        assert _states({k: r.results[ind] for k, r in types.items()}) == {
+            "student": "shown", "staff": "primary", "other": "complementary"}, ind
+    assert types["student"].results["service.csi"].value == pytest.approx(900 / 14)
+    assert types["student"].results["service.satisfied_rate"].value == pytest.approx(100 * 9 / 14)
+    # service lines of all 29: dining 9 (suppressed); dormitory 10 and property 10 tie: the first by name goes
+    lines = service.satisfaction_figures("service.csi", scope(), H_PERIOD).lines
+    assert _states(lines) == {"dining": "primary", "dormitory": "complementary", "property": "shown"}
+
+
+def test_no_figure_is_withheld_when_the_small_groups_cover_each_other(hand_wh):
+    # S3 in January: dining 12 (CSI 75) at its canteen; venue 6 (CSI 25) and parcels 5 (CSI 100) without a facility.
+    # The two small lines together rest on 11 ≥ 10: nothing beyond them is withheld, at any level.
+    for params in (dict(school="S3"), dict(region="110000"), dict()):
+        s = scope(**params)
+        for ind in service.SATISFACTION:
+            f = service.satisfaction_figures(ind, s, J_PERIOD)
+            assert f.total.value == pytest.approx({"service.csi": 1550 / 23, "service.satisfied_rate": 100 * 17 / 23,
+                                                   "service.nps": 100 * (17 - 6) / 23}[ind])
+            assert _states(f.lines) == {"dining": "shown", "venue": "primary", "parcel": "primary"}, (params, ind)
+            assert _states(f.types) == {"student": "shown", "staff": "shown"}
+            everything = [*f.lines.values(), *f.types.values(), *f.rows.values(), *f.cells.values(), *f.trend,
+                          *[p for pts in f.line_trend.values() for p in pts]]
+            assert not [r for r in everything if r.extra.get("complementary")], (params, ind)
+    f = service.satisfaction_figures("service.csi", scope(school="S3"), J_PERIOD)
+    assert f.lines["dining"].value == pytest.approx(75.0)
+    assert _states(f.rows) == {"S3-CAN1": "shown"} and f.unattributed == {"venue": 6, "parcel": 5}
+
+
+def test_protect_withholds_the_smallest_shown_sibling_until_ten():
+    from data_access.registry import Result
+
+    def group(*ns, parent_n=None):
+        members = [Result("service.csi", None if n < MIN_N else 50.0, "suppressed" if n < MIN_N else "green", n,
+                          key=f"g{i}") for i, n in enumerate(ns)]
+        return Result("service.csi", 50.0, "green", parent_n or sum(ns)), members
+
+    # 6 and 5 cover each other (11): nothing more
+    parent, members = group(6, 5, 30, 40)
+    assert service.protect([service.Siblings(parent, members)]) == []
+    # 4 alone: the smallest shown (12) joins it → 16
+    parent, members = group(4, 30, 12)
+    assert [m.key for m in service.protect([service.Siblings(parent, members)])] == ["g2"]
+    assert [_state(m) for m in members] == ["primary", "shown", "complementary"]
+    # 3 + 4 = 7 < 10: the smallest shown (20, before 25) joins → 27
+    parent, members = group(3, 25, 4, 20)
+    service.protect([service.Siblings(parent, members)])
+    assert [_state(m) for m in members] == ["primary", "shown", "primary", "complementary"]
+    # a rest of 3 people never shown (responses without a facility) is a small group too
+    parent, members = group(30, 12, parent_n=45)
+    service.protect([service.Siblings(parent, members, rest_n=3)])
+    assert [_state(m) for m in members] == ["shown", "complementary"]
+    # a withheld parent must not be the sum of its shown members: b (25), withheld beside a (5), has children
+    # 12 and 13: the smaller goes too. The top parent (the tile, a member of no set) stays.
+    top, (a, b) = group(5, 25)
+    children = [Result("service.csi", 50.0, "green", n, key=f"c{n}") for n in (13, 12)]
+    service.protect([service.Siblings(top, [a, b]), service.Siblings(b, children)])
+    assert [_state(r) for r in (top, a, b, *children)] == ["shown", "primary", "complementary", "shown",
+                                                          "complementary"]
+    # a withheld member alone in its set is covered by its parent (when the parent is a member elsewhere): c (12)
+    # goes beside p (5); c is the only member of line (12), which goes, and then line's sibling (30) beside it
+    top, (p, c) = group(5, 12)
+    top2, (line, other) = group(12, 30)
+    service.protect([service.Siblings(top, [p, c]), service.Siblings(line, [c]), service.Siblings(top2, [line, other])])
+    assert [_state(r) for r in (top, p, c, top2, line, other)] == ["shown", "primary", "complementary", "shown",
+                                                                   "complementary", "complementary"]
+    # and the threshold is config privacy.min_group_size: 4 + 5 = 9 covers itself at 9, not at 10
+    parent, members = group(4, 5, 30, 40)
+    assert [m.key for m in service.protect([service.Siblings(parent, members)])] == ["g2"]
+    cfg = get_config()
+    override(min_group_size=9)
+    try:
+        parent, members = group(4, 5, 30, 40)
+        assert service.protect([service.Siblings(parent, members)]) == []
+    finally:
+        set_config(cfg)
+
+
+# Whether a withheld figure can be worked out from what the panel shows, by linear algebra over the sums
+# (figure × n) that add up: a hidden sum is determined iff its unit vector lies in the row space of the
+# relations' coefficients restricted to the hidden sums. The relations are written here from what the figures
+# mean, not taken from data_access.service's own sets.
+
+def _visible(ind_id, s, period):
+    from data_access.registry import Result
+
+    nodes = {("T",): registry.evaluate(ind_id, s, period)}
+    rel = []
+    lines = {r.key: r.results[ind_id] for r in service.satisfaction_rows(s, period, "service_line")}
+    types = {r.key: r.results[ind_id] for r in service.satisfaction_rows(s, period, "respondent_type")}
+    for name, groups in (("line", lines), ("type", types)):
+        nodes.update({(name, k): r for k, r in groups.items()})
+        rel.append((("T",), [(name, k) for k in groups]))
+    mat = service.matrix(ind_id, s, period)
+    if mat is not None and mat.rows:
+        for child, cells, total in mat.rows:
+            nodes[("row", child)] = total
+            nodes.update({("cell", child, ln): r for ln, r in cells.items()})
+            rel.append((("row", child), [("cell", child, ln) for ln in cells]))
+        rest = (nodes[("T",)].n or 0) - sum(total.n or 0 for _, _, total in mat.rows)
+        nodes[("U",)] = Result(ind_id, None, "suppressed", rest)        # responses without a facility: never shown
+        rel.append((("T",), [("row", c) for c, _, _ in mat.rows] + [("U",)]))
+        rests = []
+        for ln, total in lines.items():
+            members = [("cell", c, ln) for c, cells, _ in mat.rows if ln in cells]
+            nodes[("u", ln)] = Result(ind_id, None, "suppressed", (total.n or 0) - sum(nodes[m].n for m in members))
+            rel.append((("line", ln), members + [("u", ln)]))
+            rests.append(("u", ln))
+        rel.append((("U",), rests))
+    if ind_id in service.TREND:
+        _, points = service.satisfaction_trend(s, period)
+        nodes.update({("week", p.key): p for p in points[ind_id]})
+        rel.append((("T",), [("week", p.key) for p in points[ind_id]]))
+        per_week = {}
+        for ln in lines:
+            _, points = service.satisfaction_trend(s, period, ln)
+            nodes.update({("lw", ln, p.key): p for p in points[ind_id]})
+            rel.append((("line", ln), [("lw", ln, p.key) for p in points[ind_id]]))
+            for p in points[ind_id]:
+                per_week.setdefault(p.key, []).append(("lw", ln, p.key))
+        rel += [(("week", w), members) for w, members in per_week.items()]
+    return nodes, rel
+
+
+def _worked_out(nodes, rel) -> set:
+    unknown = [k for k, r in nodes.items() if r.value is None and (r.n or 0) > 0]
+    if not unknown:
+        return set()
+    col = {k: i for i, k in enumerate(unknown)}
+    a = np.zeros((len(rel), len(unknown)))
+    for row, (parent, members) in enumerate(rel):
+        for k, sign in [(parent, 1.0)] + [(m, -1.0) for m in members]:
+            if k in col:
+                a[row, col[k]] += sign
+    rank = np.linalg.matrix_rank(a)
+    return {k for k, i in col.items() if np.linalg.matrix_rank(np.vstack([a, np.eye(len(unknown))[i]])) == rank}
+
+
+def _assert_nothing_small_worked_out(nodes, rel, where):
+    exposed = {k: nodes[k].n for k in _worked_out(nodes, rel) if nodes[k].n < MIN_N}
+    assert not exposed, (where, exposed)
+    for parent, members in rel:   # and beside a shown total, the withheld together rest on 10 or more
+        if nodes[parent].value is not None:
+            hidden = sum(nodes[m].n or 0 for m in members if nodes[m].value is None)
+            assert hidden == 0 or hidden >= MIN_N, (where, parent, hidden)
+
+
+def test_no_withheld_figure_can_be_worked_out_on_the_hand_built_warehouse(hand_wh):
+    for params in (dict(), dict(school="S1"), dict(school="S2"), dict(facility="S1-DOR1")):
+        for ind in service.SATISFACTION:
+            _assert_nothing_small_worked_out(*_visible(ind, scope(**params), H_PERIOD), (params, ind))
+    # the same check finds the leak of the unprotected figures: dining = S1's tile minus the dormitory
+    from data_access.registry import Result
+
+    raw_lines = {r.key: r for r in registry.breakdown("service.csi", scope(school="S1"), H_PERIOD, "service_line")}
+    nodes = {("T",): ev("service.csi", school="S1"), **{("line", k): r for k, r in raw_lines.items()}}
+    assert _worked_out(nodes, [(("T",), [("line", "dining"), ("line", "dormitory")])]) == {("line", "dining")}
+    assert isinstance(nodes[("line", "dining")], Result) and nodes[("line", "dining")].n == 9
+
+
+@pytest.mark.parametrize("params", [dict(), dict(region="310000"), dict(school="BJ-U01"), dict(school="SH-U01"),
+                                    dict(campus="BJ-U01-C1"), dict(facility="SH-U01-C1-CAN1")])
+def test_no_withheld_figure_can_be_worked_out_on_the_demo(raw, params):
+    s = scope(**params)
+    for ind in service.SATISFACTION:
+        _assert_nothing_small_worked_out(*_visible(ind, s, PERIOD), (params, ind))
+    # the planted small venue group (6 responses at BJ-U01) needs a partner there
+    if params == dict(school="BJ-U01"):
+        lines = service.satisfaction_figures("service.csi", s, PERIOD).lines
+        assert _state(lines["venue"]) == "primary"
+        assert [k for k, r in lines.items() if _state(r) == "complementary"]
+
+
+def test_sla_rates_per_group_are_protected_against_their_tile(hand_wh):
+    # The period's orders: S1 1–8 (urgent 1, 2, 7), S2 21–25, S3 31–34, all others normal. Response due: urgent 3
+    # (suppressed), normal 13 (S1: 3, 5, 6, 8 — 4 is not yet due; S2: 5; S3: 4), tile 16: with the tile shown,
+    # normal would be the tile minus urgent, so it is withheld too. Completion due: urgent 3 (7 is 36 h open),
+    # normal 13 (S1: 3, 5, 6, 8 at exactly 72 h) alike.
+    rows = {k: res for k, _, res in service.orders_by(scope(), H_PERIOD, "priority")}
+    for ind in service.ADDITIVE_ORDER:
+        assert _states({k: r[ind] for k, r in rows.items()}) == {"urgent": "primary", "normal": "complementary"}, ind
+    # percentiles cannot be subtracted: shown as they are
+    assert rows["normal"]["service.response_p50"].value is not None
+    assert ev("service.response_on_time").value is not None
 
 
 def test_order_figures_on_fewer_than_ten_are_suppressed(hand_wh):
     for ind in ("service.response_on_time", "service.completion_on_time", "service.response_p50",
                 "service.response_p90", "service.completion_p50", "service.completion_p90", "service.first_time_fix",
-                "service.callback_rate", "service.callback_satisfaction", "service.complaints",
-                "service.complaint_closure"):
+                "service.callback_rate", "service.callback_satisfaction", "service.complaint_closure"):
         res = ev(ind, school="S1")
         assert res.status == "suppressed" and res.value is None and 0 < res.n < MIN_N, ind
+    # complaints per 1000 people rest on the population (S1: 900 students + 100 staff), not on its 8 orders:
+    # 1 complaint → 1.0 ‰ is shown; their closure rests on the 1 complaint due and is withheld (above)
+    res = ev("service.complaints", school="S1")
+    assert (res.value, res.n) == (pytest.approx(1.0), 1000)
+    assert ev("service.complaint_closure", school="S1").n == 1
+
+
+def test_completed_without_a_recorded_response_was_answered_at_completion(everyone):
+    # S3: 31 and 32 answered after 1 h; 33 completed after 6 h and 34 after 30 h with no response on record: they
+    # were answered at their completion at the latest → response times 1, 1, 6, 30 h (normal SLA 24 h)
+    res = ev("service.response_on_time", school="S3")
+    assert (res.num, res.den) == (3, 4)                    # 34 late (30 h > 24 h); 33 on time (6 h)
+    p50 = ev("service.response_p50", school="S3")
+    assert p50.n == 4                                      # the same four orders as the rate's
+    assert p50.value == pytest.approx(1 + 0.5 * (6 - 1))   # sorted 1, 1, 6, 30: rank 1 + 0.5·3 = 2.5
+    assert ev("service.response_p90", school="S3").value == pytest.approx(6 + 0.7 * (30 - 6))   # rank 3.7
+    # completion is unchanged: 2, 2, 6, 30 h, all within 72 h
+    res = ev("service.completion_on_time", school="S3")
+    assert (res.num, res.den) == (4, 4)
 
 
 def test_api_suppresses_service_figures(hand_wh):
@@ -540,10 +809,14 @@ def test_api_suppresses_service_figures(hand_wh):
             assert (item["status"], item["n"]) == ("nodata", 0), ind_id
         else:
             assert item["status"] == "suppressed" and 0 < item["n"] < MIN_N, ind_id
-    # complaints per 1000 people at school S1: 8 orders
+        if item["status"] == "suppressed":   # the tiles' label, in both languages
+            assert (item["label"], item["label_en"]) == ("样本不足 (n < 10)", "Too few (n < 10)"), ind_id
+        else:
+            assert "label" not in item, ind_id
+    # complaints per 1000 people at school S1 rest on its 1000 people: 1 complaint → 1.0 ‰, shown, no label
     item = client.get("/api/v1/indicators?ids=service.complaints&school=S1&from=2026-03-01&to=2026-03-19"
                       ).get_json()["indicators"][0]
-    assert (item["status"], item["value"], item["n"]) == ("suppressed", None, 8)
+    assert (item["status"], item["value"], item["n"]) == ("amber", pytest.approx(1.0), 1000) and "label" not in item
 
 
 def test_api_returns_the_registry_values_on_the_demo(raw):
@@ -742,6 +1015,37 @@ def test_suppressed_cells_never_show_a_number():
     assert text.count("Too few (n < 10)") == 3 and "88" not in text
 
 
+def test_trend_chart_plots_no_value_for_a_suppressed_point():
+    """trend_figure is the chart that plots satisfaction values (volume_figure plots counts of orders, which are
+    shown as they are): a suppressed week is a gap with the label, and its number is nowhere in the figure."""
+    from components import service as view
+
+    # three weeks: 20 responses (CSI 1500 ÷ 20 = 75), 7 (CSI 500 ÷ 7 = 71.43, satisfied 6 ÷ 7 = 85.71 %: withheld),
+    # 16 (CSI 1000 ÷ 16 = 62.5; withheld by hand below as if beside a total, satisfied 12 ÷ 16 = 75 %)
+    weeks = ["2026-10-19", "2026-10-26", "2026-11-02"]
+    frames = {"service.csi": pd.DataFrame({"key": weeks, "num": [1500.0, 500.0, 1000.0], "den": [20, 7, 16],
+                                           "n": [20, 7, 16]}),
+              "service.satisfied_rate": pd.DataFrame({"key": weeks, "num": [15.0, 6.0, 12.0], "den": [20, 7, 16],
+                                                      "n": [20, 7, 16]})}
+    points = {i: registry.results(i, f, None, None) for i, f in frames.items()}
+    assert [p.status for p in points["service.csi"]][1] == "suppressed"
+    service.withhold(points["service.csi"][2])
+    inds = {i: registry.get(i) for i in frames}
+    fig = view.trend_figure("W", points, inds, "zh", MIN_N)
+    csi_trace = next(tr for tr in fig.data if tr.name == inds["service.csi"].name("zh"))
+    assert list(csi_trace.x) == weeks
+    assert csi_trace.y[0] == pytest.approx(75.0) and csi_trace.y[1] is None and csi_trace.y[2] is None
+    rate_trace = next(tr for tr in fig.data if tr.name == inds["service.satisfied_rate"].name("zh"))
+    assert rate_trace.y[1] is None and rate_trace.y[2] == pytest.approx(75.0)
+    assert csi_trace.text[1] == "样本不足 (n < 10)" and rate_trace.text[1] == "样本不足 (n < 10)"
+    marks = next(tr for tr in fig.data if tr.mode == "markers+text")
+    assert list(marks.x) == weeks[1:] and list(marks.text) == ["样本不足 (n < 10)", "已隐去 (防反推)"]
+    dumped = fig.to_json()
+    for hidden in ("71.4", "71,4", "85.7", "62.5"):
+        assert hidden not in dumped, hidden
+    assert "样本不足 (n < 10)" in json.loads(dumped)["data"][-1]["text"]
+
+
 # --- the Excel export ------------------------------------------------------------------------------------------
 
 def _sheets(download) -> dict[str, pd.DataFrame]:
@@ -779,7 +1083,8 @@ def test_export_in_english_and_on_a_hand_built_warehouse(page, hand_wh):
     sheets = _sheets(page.export(1, {"school": "S1", "from": "2026-03-01", "to": "2026-03-19", "lang": "en"})[0])
     lines = sheets["Service lines"].set_index("Service line")
     assert list(lines.loc["Dining", ["CSI", "Satisfied", "NPS"]]) == ["Too few (n < 10)"] * 3
-    assert lines.loc["Dormitory", "CSI"] == 0
+    assert lines.loc["Dormitory", "CSI"] == "Withheld (protects n < 10)"   # else dining = tile − dormitory
+    assert lines.loc["Dormitory", "Responses"] == 10
     values = sheets["Indicators"].set_index("Indicator")["Value"]
     assert values["Responded within SLA"] == "Too few (n < 10)"      # 7 orders due
     assert set(sheets["Open orders"]["Order"]) == {"O3", "O4", "O7", "O8"}
