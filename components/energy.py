@@ -51,6 +51,12 @@ register({
     "energy.detail.yoy_na": ("同比 —（无去年同期数据）", "YoY — (no data a year ago)"),
     "energy.detail.peer": ("同类中位数 {value}", "peer median {value}"),
     "energy.detail.last_year": ("去年同期 {value}", "a year ago {value}"),
+    "energy.detail.few_peers": ("同类学校不足 {n} 所：不作同类比较", "fewer than {n} peer schools: no peer comparison"),
+    "energy.detail.few_peers_ly": ("同类学校不足 {n} 所：状态按本校去年同期判定",
+                                   "fewer than {n} peer schools: status against own last year"),
+    "energy.detail.quota_unbanded": ("区间未含 {n} 项无区间的预测（线性，或可比月份仅一个）",
+                                     "band leaves out {n} projection(s) without one (run rate, or one comparable "
+                                     "month)"),
     "energy.detail.quota": ("年初至今 {ytd} · 区间 {lo}–{hi}", "so far {ytd} · band {lo}–{hi}"),
     "energy.detail.quota_noband": ("年初至今 {ytd}", "so far {ytd}"),
     "energy.detail.workdays": ("按教学工作日", "term workdays"),
@@ -115,8 +121,17 @@ register({
     "energy.quota.band_col": ("区间", "Band"),
     "energy.quota.method": ("方法", "Method"),
     "energy.quota.method.seasonal": ("季节（去年曲线）", "seasonal (last year's shape)"),
-    "energy.quota.method.linear": ("线性（历史不足一年）", "linear (under a year of history)"),
+    "energy.quota.method.linear": ("线性（按今年有数据各日的日均用量）", "linear (run rate over this year's days with data)"),
     "energy.quota.method.none": ("无法预测", "no projection"),
+    "energy.quota.method.mixed": ("混合：{detail}", "mixed: {detail}"),
+    "energy.quota.method.count.seasonal": ("季节 {n} 所", "seasonal {n}"),
+    "energy.quota.method.count.linear": ("线性 {n} 所", "linear {n}"),
+    "energy.quota.method.count.none": ("无法预测 {n} 所", "none {n}"),
+    "energy.quota.unbanded": ("* 区间仅含有区间的预测，未含 {n} 项无区间的预测（线性按日均外推，或与去年可比的月份仅一个）；"
+                              "各部分误差按相互独立合成（方差相加）。",
+                              "* The band covers the projections that have one and leaves out {n} without one (a run "
+                              "rate, or a single month comparable with last year); the parts' errors are combined as "
+                              "independent (variances add)."),
     "energy.quota.note": ("预测 = 年初至今 + 去年余下各日 × 今年与去年同日用量之比；区间由各月比值的离散度估计。"
                           "热力按去年采暖季形状外推，不按日均线性外推。",
                           "Projection = use so far + the rest of last year × this year's use ÷ last year's on the "
@@ -132,7 +147,13 @@ register({
     "energy.rank.value": ("本期（年化）", "This period (annualised)"),
     "energy.rank.last_year": ("去年同期", "A year ago"),
     "energy.rank.peers": ("同类数", "Peers"),
-    "energy.rank.few": ("同类学校少于 {n} 所时不显示 P25/P75。", "P25/P75 are shown for peer groups of {n} or more."),
+    "energy.rank.few": ("同类学校少于 {n} 所时不显示同类分布（中位数、P25–P75），状态改与本校去年同期比较（标“去年”）。",
+                        "Peer groups of fewer than {n} schools show no distribution (median, P25–P75); the status "
+                        "then compares with the school's own last year (marked \"last yr\")."),
+    "energy.rank.basis_ly": ("去年", "last yr"),
+    "energy.int.few": ("同类学校少于 {n} 所：不显示同类中位数，状态与本校去年同期比较（无去年数据则不判定）。",
+                       "Fewer than {n} peer schools: no peer median is shown; the status compares with the "
+                       "school's own last year (none without last year's data)."),
     "energy.stype.university": ("大学", "University"),
     "energy.stype.vocational": ("职业院校", "Vocational"),
     "energy.stype.k12": ("中小学", "K12"),
@@ -438,16 +459,29 @@ def quota_figure(actual_days: list, actual: list[float], path: dict | None, quot
                    yaxis={"rangemode": "tozero", "title": _axis_title(unit)})
 
 
+def method_label(method: str, methods: dict | None, lang: str) -> str:
+    """A projection method's name; "mixed" lists how many schools each method covers."""
+    if method != "mixed":
+        return t(f"energy.quota.method.{method}", lang)
+    detail = "、".join(t(f"energy.quota.method.count.{m}", lang, n=n) for m, n in (methods or {}).items())
+    return t("energy.quota.method.mixed", lang, detail=detail if lang == "zh" else detail.replace("、", ", "))
+
+
 def quota_table(rows: list[dict], lang: str) -> html.Div:
-    """rows: {energy_type, unit, quota, ytd, ytd_pct, projected, projected_pct, lo_pct, hi_pct, method, status}."""
+    """rows: {energy_type, unit, quota, ytd, ytd_pct, projected, projected_pct, lo_pct, hi_pct, unbanded, method,
+    methods, status}. A band that leaves out projections without one is starred and explained below."""
     head = html.Thead(html.Tr([html.Th(t(f"energy.quota.{k}", lang), className="" if k == "type" else "text-end")
                                for k in ("type", "quota", "ytd", "projected", "band_col")] + [html.Th("")]))
     body = []
+    unbanded = 0
     for r in rows:
         band = "—" if r.get("lo_pct") is None or math.isnan(r["lo_pct"]) else \
             f"{r['lo_pct']:.0f}–{r['hi_pct']:.0f}%"
+        if band != "—" and r.get("unbanded"):
+            band += " *"
+            unbanded += int(r["unbanded"])
         body.append(html.Tr([
-            html.Td([type_name(r["energy_type"], lang), html.Div(t(f"energy.quota.method.{r['method']}", lang),
+            html.Td([type_name(r["energy_type"], lang), html.Div(method_label(r["method"], r.get("methods"), lang),
                                                                   className="kpi-detail")]),
             html.Td(fmt_amount(r["quota"], r["unit"], lang), className="text-end num"),
             html.Td([fmt_amount(r["ytd"], r["unit"], lang), html.Div(fmt_pct(r.get("ytd_pct")), className="kpi-detail")],
@@ -456,8 +490,10 @@ def quota_table(rows: list[dict], lang: str) -> html.Div:
                      html.Div(fmt_pct(r.get("projected_pct")), className="kpi-detail")], className="text-end num"),
             html.Td(band, className="text-end num"),
             html.Td(status_badge(r["status"], lang, size="badge-sm")),
-        ], **{"data-type": r["energy_type"], "data-status": r["status"]}))
-    return html.Div(dbc.Table([head, html.Tbody(body)], size="sm", className="energy-table mb-0"),
+        ], **{"data-type": r["energy_type"], "data-status": r["status"], "data-method": r["method"]}))
+    note = [html.Div(t("energy.quota.unbanded", lang, n=unbanded), className="small text-muted",
+                     id="energy-quota-unbanded")] if unbanded else []
+    return html.Div([dbc.Table([head, html.Tbody(body)], size="sm", className="energy-table mb-0"), *note],
                     id="energy-quota-table")
 
 
@@ -483,7 +519,8 @@ def ranking_figure(names: list[str], values: list[float], statuses: list[str], m
         marks["error_x"] = {"type": "data", "symmetric": False, "color": NEUTRAL, "thickness": 2, "width": 6,
                             "array": [(b - m) if ok(b) and ok(m) else 0 for b, m in zip(p75, medians)],
                             "arrayminus": [(m - a) if ok(a) and ok(m) else 0 for a, m in zip(p25, medians)]}
-    return _figure([bars, marks], max(180, 26 * len(names) + 70), legend=True,
+    traces = [bars, marks] if any(ok(m) for m in medians) else [bars]    # no distribution: no empty legend entry
+    return _figure(traces, max(180, 26 * len(names) + 70), legend=True,
                    yaxis={"autorange": "reversed", "automargin": True},
                    xaxis={"rangemode": "tozero", "title": _axis_title(unit)})
 
@@ -506,14 +543,17 @@ def ranking_table(rows: list[dict], unit: str, lang: str, table_id: str) -> html
             html.Td(iqr, className="text-end num"),
             html.Td(fmt_number(r["last_year"], 2) if r["last_year"] is not None and not math.isnan(r["last_year"])
                     else "—", className="text-end num"),
-            html.Td(status_badge(r["status"], lang, size="badge-sm")),
-        ], **{"data-school": r["school_id"], "data-status": r["status"]}))
+            html.Td([status_badge(r["status"], lang, size="badge-sm"),
+                     html.Div(t("energy.rank.basis_ly", lang), className="kpi-detail text-muted")
+                     if r.get("basis") == "last_year" else None]),
+        ], **{"data-school": r["school_id"], "data-status": r["status"], "data-basis": r.get("basis") or ""}))
     return html.Div(dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="energy-table mb-0"),
                     id=table_id, className="energy-scroll")
 
 
-def intensity_table(rows: list[dict], lang: str) -> html.Div:
-    """rows: {id, name, unit, value, peer, last_year, status, decimals} for one school."""
+def intensity_table(rows: list[dict], lang: str, min_peers: int = 5) -> html.Div:
+    """rows: {id, name, unit, value, peer, peers, basis, last_year, status, decimals} for one school. A row whose
+    peer group is too small (peers but no peer median) gets a note: no median, status against last year."""
     head = html.Thead(html.Tr([html.Th(t("energy.int.indicator", lang)),
                                html.Th(t("energy.int.value", lang), className="text-end"),
                                html.Th(t("energy.int.peer", lang), className="text-end"),
@@ -524,8 +564,11 @@ def intensity_table(rows: list[dict], lang: str) -> html.Div:
         html.Td(fmt_value(r["peer"], r["unit"], r["decimals"]), className="text-end num"),
         html.Td(fmt_value(r["last_year"], r["unit"], r["decimals"]), className="text-end num"),
         html.Td(status_badge(r["status"], lang, size="badge-sm")),
-    ], **{"data-indicator": r["id"]}) for r in rows]
-    return html.Div(dbc.Table([head, html.Tbody(body)], size="sm", className="energy-table mb-0"),
+    ], **{"data-indicator": r["id"], "data-basis": r.get("basis") or ""}) for r in rows]
+    few = any(r.get("peer") is None and r.get("peers") for r in rows)
+    note = [html.Div(t("energy.int.few", lang, n=min_peers), className="small text-muted mt-1",
+                     id="energy-intensity-few")] if few else []
+    return html.Div([dbc.Table([head, html.Tbody(body)], size="sm", className="energy-table mb-0"), *note],
                     id="energy-intensity-table")
 
 

@@ -151,67 +151,144 @@ def school_year_figures(year: int) -> pd.DataFrame:
 @memoize()
 def school_kgce(period: Period) -> pd.DataFrame:
     """Standard coal and water per school over the whole warehouse, for peer distributions (aggregates only
-    leave this module; no other school's figure is shown to a school-level user)."""
+    leave this module; no other school's figure is shown to a school-level user), with the first and last day
+    the school's top-level meters have data within the period (first, last)."""
     d, m = agg_meter_daily, dim_meter
-    stmt = (sa.select(m.c.school_id, m.c.energy_type, sa.func.sum(d.c.consumption).label("consumption"))
+    stmt = (sa.select(m.c.school_id, m.c.energy_type, sa.func.sum(d.c.consumption).label("consumption"),
+                      sa.func.min(d.c.day).label("first"), sa.func.max(d.c.day).label("last"))
             .select_from(d.join(m, m.c.meter_id == d.c.meter_id))
             .where(d.c.day >= period.start, d.c.day <= period.end, m.c.parent_meter_id.is_(None))
             .group_by(m.c.school_id, m.c.energy_type))
     frame = read_df(stmt)
     frame["kgce"] = _kgce(frame)
     frame["water"] = frame["consumption"].where(frame["energy_type"] == "water", 0.0)
-    return frame.groupby("school_id", as_index=False)[["kgce", "water"]].sum()
+    for col in ("first", "last"):
+        frame[col] = pd.to_datetime(frame[col])
+    return frame.groupby("school_id", as_index=False).agg(kgce=("kgce", "sum"), water=("water", "sum"),
+                                                         first=("first", "min"), last=("last", "max"))
 
 
 @memoize()
 def _intensity_table(period: Period, what: str) -> pd.DataFrame:
-    """Annualised intensity of every school: school_id, school_type, num (annualised amount), den (base)."""
+    """Annualised intensity of every school: school_id, school_type, num (annualised amount), den (base),
+    days (the days annualised over), first (the school's first day with data in the period).
+
+    Each school's use is annualised over the days its meters have data in the period (its first to its last
+    day with data), not over the whole period: a period that starts before a school's data (a school that
+    joined later) or ends after it (today, a period reaching into the future) must not thin its figure."""
     figures = school_year_figures(period.end.year)
     amounts = school_kgce(period)
     frame = figures.merge(amounts, on="school_id", how="inner")
-    annual = 365.0 / period.days
+    frame["days"] = (frame["last"] - frame["first"]).dt.days + 1
+    annual = 365.0 / frame["days"]
     if what == "per_area":
         frame["num"], frame["den"] = frame["kgce"] * annual, frame["floor_area_m2"]
     elif what == "per_capita":
         frame["num"], frame["den"] = frame["kgce"] * annual, frame["students"] + frame["staff"]
     else:  # water per capita
         frame["num"], frame["den"] = frame["water"] * annual, frame["students"] + frame["staff"]
-    return frame.loc[frame["den"] > 0]
+    frame["first"] = frame["first"].dt.date
+    return frame.loc[frame["den"] > 0].drop(columns=["last"])
+
+
+PEER_MIN_GROUP = 5
+"""The smallest peer group (schools of one type, the school itself included) that shows a distribution — median,
+P25, P75 — or is compared with. With fewer, a median reveals another school's figure to a school-level user
+(two schools: 2 × median − own; three: the median is one of them). INDICATORS.md (maturity): "with fewer than 5
+peers, show no distribution"; issue 10: other schools only as anonymous distribution figures."""
 
 
 @memoize()
-def peer_median(period: Period, what: str, school_type: str) -> float | None:
-    frame = _intensity_table(period, what)
-    peers = frame.loc[frame.school_type == school_type]
-    if peers.empty:
+def peer_stats(period: Period, what: str) -> pd.DataFrame:
+    """Per school type (index): peers (schools with a figure), and median, p25, p75 of their annualised
+    intensities — NaN for groups of fewer than PEER_MIN_GROUP schools."""
+    table = _intensity_table(period, what)
+    cols = ["peers", "median", "p25", "p75"]
+    if table.empty:
+        return pd.DataFrame(columns=cols)
+    values = (table["num"] / table["den"]).groupby(table["school_type"])
+    stats = pd.DataFrame({"peers": values.size(), "median": values.median(), "p25": values.quantile(0.25),
+                          "p75": values.quantile(0.75)})
+    stats.loc[stats["peers"] < PEER_MIN_GROUP, ["median", "p25", "p75"]] = float("nan")
+    return stats[cols]
+
+
+def peer_median(period: Period, what: str, school_type: str | None) -> float | None:
+    """The median intensity of the schools of a type; None for a group under PEER_MIN_GROUP schools."""
+    stats = peer_stats(period, what)
+    if not school_type or school_type not in stats.index:
         return None
-    return float((peers["num"] / peers["den"]).median())
+    value = stats.loc[school_type, "median"]
+    return None if pd.isna(value) else float(value)
+
+
+def peer_count(period: Period, what: str, school_type: str | None) -> int:
+    """How many schools of the type have a figure (the school itself included)."""
+    stats = peer_stats(period, what)
+    return int(stats.loc[school_type, "peers"]) if school_type and school_type in stats.index else 0
+
+
+def _last_year_intensity(schools, period: Period, what: str, table: pd.DataFrame | None = None) -> float | None:
+    """The same schools' intensity over the same dates last year (Σnum ÷ Σden), when every one of them has data
+    from the first of those dates on; else None. ``table``: last year's ``_intensity_table`` when at hand."""
+    ly = period.same_last_year()
+    table = _intensity_table(ly, what) if table is None else table
+    table = table.loc[table.school_id.isin(list(schools))]
+    if table.empty or len(table) < len(set(schools)) or (table["first"] > ly.start).any():
+        return None
+    den = float(table["den"].sum())
+    return float(table["num"].sum()) / den if den else None
 
 
 def _intensity_measure(what: str):
+    """Σ annualised amount ÷ Σ base over the scope's schools; school_type when they are all of one type, and
+    last_year (the same schools' figure a year earlier) when their peer group is too small to compare with, for
+    the status rule."""
+
+    def with_last_year(rows: pd.DataFrame, groups, period: Period) -> pd.DataFrame:
+        rows = rows.copy()
+        medians = peer_stats(period, what)["median"].dropna()
+        small = [bool(stype) and stype not in medians.index for stype in rows["school_type"]]
+        before = _intensity_table(period.same_last_year(), what) if any(small) else None
+        rows["last_year"] = [_last_year_intensity(schools, period, what, before) if few else None
+                             for few, schools in zip(small, groups)]
+        return rows
+
     def measure(scope: Scope, period: Period, by: str | None) -> pd.DataFrame:
         if by == "day":
             return pd.DataFrame(columns=["key", "num", "den"])
         frame = _intensity_table(period, what)
         frame = frame.loc[frame.school_id.isin(scope.schools)]
         if by is None:
+            if frame.empty:
+                return pd.DataFrame(columns=["num", "den"])
             types = frame.school_type.unique()
-            return pd.DataFrame({"num": [frame["num"].sum()], "den": [frame["den"].sum()],
-                                 "school_type": [types[0] if len(types) == 1 else None]}) if not frame.empty \
-                else pd.DataFrame(columns=["num", "den"])
+            out = pd.DataFrame({"num": [frame["num"].sum()], "den": [frame["den"].sum()],
+                                "school_type": [types[0] if len(types) == 1 else None]})
+            return with_last_year(out, [tuple(frame["school_id"])], period)
         keycol = {"school": "school_id", "region": "region_code"}[by]
         out = frame.groupby(keycol, as_index=False).agg(num=("num", "sum"), den=("den", "sum"),
                                                       school_type=("school_type", "first"))
         if by == "region":
             out["school_type"] = None
-        return out.rename(columns={keycol: "key"})
+            return out.rename(columns={keycol: "key"})
+        return with_last_year(out, [(s,) for s in out[keycol]], period).rename(columns={keycol: "key"})
 
     measure.__name__ = f"measure_{what}"
     return measure
 
 
+def compare_intensity(what: str, value: float | None, reference: float | None) -> str:
+    """Green at or below the reference (the peer median, or the school's own last year), amber up to +amber %,
+    red above."""
+    if value is None or not reference:
+        return NONE
+    return threshold_status(INTENSITY[what], 100.0 * (value / reference - 1.0)) if value > reference else GREEN
+
+
 def _peer_status(what: str):
-    """Green at or below the peer median of the same school type, amber up to +amber %, red above."""
+    """Against the peer median of the same school type; for a peer group under PEER_MIN_GROUP schools, against
+    the school's own figure a year earlier (the measure's last_year), else no status."""
 
     def rule(value, extra, scope, period):
         if value is None:
@@ -220,11 +297,19 @@ def _peer_status(what: str):
         if not school_type:
             return NONE
         median = peer_median(period, what, school_type)
-        if not median:
-            return NONE
-        return threshold_status(INTENSITY[what], 100.0 * (value / median - 1.0)) if value > median else GREEN
+        return compare_intensity(what, value, median if median else extra.get("last_year"))
 
     return rule
+
+
+def intensity_basis(period: Period, what: str, school_type: str | None, last_year: float | None) -> str | None:
+    """What an intensity's status compares with: "peer" (the peer median), "last_year" (the peer group is under
+    PEER_MIN_GROUP schools and last year is known) or None."""
+    if not school_type:
+        return None
+    if peer_median(period, what, school_type) is not None:
+        return "peer"
+    return "last_year" if last_year else None
 
 
 # --- coverage and completeness ------------------------------------------------------------------------------
@@ -248,22 +333,28 @@ def meter_coverage(scope: Scope, period: Period, by: str | None = None) -> pd.Da
 
 @memoize()
 def data_completeness(scope: Scope, period: Period, by: str | None = None) -> pd.DataFrame:
-    """Hourly readings present ÷ expected (24 per meter and day, finer readings capped at 24)."""
+    """Hourly readings present ÷ expected (24 per meter and day, finer readings capped at 24), over the days of
+    the period the warehouse holds meter data for (as ``missing_data``): days before the first or after the last
+    day of data (a period reaching into the future) are not expected to have readings."""
+    if by == "day":
+        return pd.DataFrame(columns=["key", "num", "den"])
+    span = data_range()
+    start, end = (max(period.start, span[0]), min(period.end, span[1])) if span else (period.start, period.end)
+    if span is None or end < start:
+        return _empty(by)
     d, m, f, s = agg_meter_daily, dim_meter, dim_facility, dim_school
     meters = (sa.select(m.c.meter_id, m.c.facility_id)
               .where(m.c.facility_id.in_(facilities_in_scope(scope))).subquery("meters"))
     capped = sa.case((d.c.readings > 24, 24), else_=d.c.readings)
     present = (sa.select(d.c.meter_id, sa.func.sum(capped).label("present"))
-               .where(d.c.day >= period.start, d.c.day <= period.end).group_by(d.c.meter_id).subquery("present"))
+               .where(d.c.day >= start, d.c.day <= end).group_by(d.c.meter_id).subquery("present"))
     stmt = sa.select(
         sa.func.sum(sa.func.coalesce(present.c.present, 0)).label("num"),
-        (sa.func.count() * (24 * period.days)).label("den"),
+        (sa.func.count() * (24 * ((end - start).days + 1))).label("den"),
     ).select_from(
         meters.outerjoin(present, present.c.meter_id == meters.c.meter_id)
         .join(f, f.c.facility_id == meters.c.facility_id).join(s, s.c.school_id == f.c.school_id)
     )
-    if by == "day":
-        return pd.DataFrame(columns=["key", "num", "den"])
     key = key_column(by, f, s)
     if key is not None:
         stmt = stmt.add_columns(key.label("key")).group_by(key)
@@ -820,7 +911,7 @@ def _quota_windows(scope: Scope, end: dt.date) -> dict:
 def quota_monthly(scope: Scope, end: dt.date) -> pd.DataFrame:
     """Σ use of top-level meters per school, energy type, window and month: school_id, energy_type, bucket
     (ty_pre: this year before the matched dates · tym: this year's matched dates · lym: the same dates last year ·
-    lyrest: the rest of last year), month, consumption."""
+    lyrest: the rest of last year), month, consumption, first (the group's first day with data)."""
     d, m = agg_meter_daily, dim_meter
     w = _quota_windows(scope, end)
     ytd, matched, ly, rest = w["ytd"], w["matched"], w["ly"], w["ly_rest"]
@@ -837,7 +928,7 @@ def quota_monthly(scope: Scope, end: dt.date) -> pd.DataFrame:
     month = sa.extract("month", d.c.day)
     lo = ly.start if ly is not None else ytd.start
     stmt = (sa.select(m.c.school_id, m.c.energy_type, bucket.label("bucket"), month.label("month"),
-                      sa.func.sum(d.c.consumption).label("consumption"))
+                      sa.func.sum(d.c.consumption).label("consumption"), sa.func.min(d.c.day).label("first"))
             .select_from(d.join(m, m.c.meter_id == d.c.meter_id))
             .where(d.c.day >= lo, d.c.day <= ytd.end, m.c.parent_meter_id.is_(None),
                    m.c.facility_id.in_(facilities_in_scope(scope)))
@@ -845,6 +936,7 @@ def quota_monthly(scope: Scope, end: dt.date) -> pd.DataFrame:
     frame = read_df(stmt)
     frame = frame.loc[frame["bucket"].notna()].copy()
     frame["month"] = frame["month"].astype(int)
+    frame["first"] = pd.to_datetime(frame["first"]).dt.date
     return frame
 
 
@@ -866,8 +958,10 @@ def quota_status(scope: Scope, period: Period) -> pd.DataFrame:
     happened, not as a run rate. The 90 % band (config projection_band_z) treats the monthly ratios this/last
     year as draws around r: half-width = z · σ_months · rest · √(1/n_months + 1/n_rest_months), at least the
     use so far. Without a year of history (or with no use last year on the matched dates) the projection is
-    "linear" (ytd × days in year ÷ days so far, no band) for every type but heat, which has none: a run rate
-    cannot know the heating season.
+    "linear" (no band) for every type but heat, which has none: a run rate cannot know the heating season. The
+    run rate is the use so far ÷ the days since the later of 1 January and the school's first day with data of
+    the type this year, over the whole year (a school whose meters came on 1 March is not "under quota" for the
+    two months it was not measured).
 
     Columns: school_id, energy_type, quota (NaN without one), ytd, projected, lo, hi, method, ratio,
     ytd_pct, projected_pct, lo_pct, hi_pct.
@@ -910,8 +1004,12 @@ def quota_status(scope: Scope, period: Period) -> pd.DataFrame:
             var = float((w * (g["tym"] / g["lym"] - r) ** 2).sum()) * n / (n - 1)
             stats[(school, etype)] = (n, var ** 0.5)
 
-    days_so_far = (end - dt.date(end.year, 1, 1)).days + 1
-    days_in_year = (dt.date(end.year, 12, 31) - dt.date(end.year, 1, 1)).days + 1
+    jan1 = dt.date(end.year, 1, 1)
+    days_in_year = (dt.date(end.year, 12, 31) - jan1).days + 1
+    # The later of 1 January and the first day with data this year (the monthly buckets of this year cover
+    # 1 January … end, so their first day is exactly that).
+    this_year = monthly.loc[monthly["bucket"].isin(["ty_pre", "tym"])]
+    first_this_year = this_year.groupby(["school_id", "energy_type"])["first"].min().to_dict()
     rows = []
     for r in out.itertuples(index=False):
         projected = lo = hi = ratio = None
@@ -928,7 +1026,8 @@ def quota_status(scope: Scope, period: Period) -> pd.DataFrame:
                 lo, hi = max(r.ytd, projected - half), projected + half
         elif r.energy_type != "heat" and r.ytd > 0:
             method = "linear"
-            projected = r.ytd * days_in_year / days_so_far
+            since = max(jan1, first_this_year.get((r.school_id, r.energy_type), jan1))
+            projected = r.ytd * days_in_year / ((end - since).days + 1)
         else:
             method = "none"
         rows.append({"school_id": r.school_id, "energy_type": r.energy_type, "quota": r.quota, "ytd": r.ytd,
@@ -946,9 +1045,29 @@ def _kgce_factor(energy_type: str) -> float:
     return float(get_config().energy.get("kgce_factor", {}).get(energy_type, 0.0))
 
 
+def combined_band(parts: pd.DataFrame) -> tuple[float | None, float | None, int]:
+    """The 90 % band of a sum of projections (rows with ytd, projected, lo, hi in one unit, projected known):
+    (lo, hi, unbanded).
+
+    The parts' errors are taken as independent, so their variances add: the half-width of the sum is
+    √Σ halfᵢ² over the parts with a band (halfᵢ = hiᵢ − projectedᵢ; a seasonal projection whose ratios agree
+    has a band of width 0). Parts without a band — run-rate ("linear") projections, a seasonal one from a single
+    month — add their projection without widening the band; ``unbanded`` counts them so that the band can say
+    what it leaves out. The lower bound is at least the use so far. (None, None, unbanded) when no part has one.
+    """
+    banded = parts.loc[parts["hi"].notna()]
+    unbanded = int(len(parts) - len(banded))
+    if banded.empty:
+        return None, None, unbanded
+    half = float((((banded["hi"] - banded["projected"]) ** 2).sum()) ** 0.5)
+    total = float(parts["projected"].sum())
+    return max(float(parts["ytd"].sum()), total - half), total + half, unbanded
+
+
 def quota_use(scope: Scope, period: Period, by: str | None = None) -> pd.DataFrame:
     """energy.quota_use: projected year-end use ÷ quota, in standard coal over the energy types (water is not
-    energy) that have both a quota and a projection; extra columns ytd, lo, hi (kgce) for the panel."""
+    energy) that have both a quota and a projection; extra columns for the panel: ytd, lo, hi (kgce; the band
+    of ``combined_band``, None when no projection has one) and unbanded (projections left out of the band)."""
     if by not in (None, "school", "region"):
         return _empty(by)
     frame = quota_status(scope, period)
@@ -956,7 +1075,7 @@ def quota_use(scope: Scope, period: Period, by: str | None = None) -> pd.DataFra
     frame["f"] = frame["energy_type"].map(_kgce_factor)
     frame = frame.loc[frame["f"] > 0]
     if frame.empty:
-        return _empty(by, "num", "den", "ytd", "lo", "hi")
+        return _empty(by, "num", "den", "ytd", "lo", "hi", "unbanded")
     for c in ("projected", "quota", "ytd", "lo", "hi"):
         frame[c] = frame[c] * frame["f"]
     if by == "region":
@@ -967,12 +1086,13 @@ def quota_use(scope: Scope, period: Period, by: str | None = None) -> pd.DataFra
         frame["key"] = frame["school_id"]
 
     def agg(g):
-        return pd.Series({"num": g["projected"].sum(), "den": g["quota"].sum(), "ytd": g["ytd"].sum(),
-                          "lo": g["lo"].sum(skipna=False), "hi": g["hi"].sum(skipna=False)})
+        lo, hi, unbanded = combined_band(g)
+        return {"num": float(g["projected"].sum()), "den": float(g["quota"].sum()), "ytd": float(g["ytd"].sum()),
+                "lo": lo, "hi": hi, "unbanded": unbanded}
 
     if by is None:
-        return agg(frame).to_frame().T
-    return pd.DataFrame([{"key": k, **agg(g).to_dict()} for k, g in frame.groupby("key")])
+        return pd.DataFrame([agg(frame)])
+    return pd.DataFrame([{"key": k, **agg(g)} for k, g in frame.groupby("key")])
 
 
 @memoize()
@@ -1020,18 +1140,16 @@ def quota_path(scope: Scope, period: Period, energy_type: str) -> dict | None:
     projectable = status.loc[status["projected"].notna()]
     complete = len(projectable) == len(status)
     out = {"quota": quota_total, "ytd": ytd, "actual": actual, "path": None, "complete": complete,
-           "projected": None, "lo": None, "hi": None}
+           "projected": None, "lo": None, "hi": None, "unbanded": 0}
     if projectable.empty:
         return out
-    proj = float((projectable["projected"] * projectable["f"]).sum())
-    banded = projectable["lo"].notna().all()
-    lo = float((projectable["lo"] * projectable["f"]).sum()) if banded else None
-    hi = float((projectable["hi"] * projectable["f"]).sum()) if banded else None
+    scaled = pd.DataFrame({c: projectable[c] * projectable["f"] for c in ("ytd", "projected", "lo", "hi")})
+    proj = float(scaled["projected"].sum())
+    lo, hi, unbanded = combined_band(scaled)
     # Schools without a projection still count with their use so far.
-    base = ytd
-    out.update(projected=base - float((projectable["ytd"] * projectable["f"]).sum()) + proj,
-               lo=None if lo is None else base - float((projectable["ytd"] * projectable["f"]).sum()) + lo,
-               hi=None if hi is None else base - float((projectable["ytd"] * projectable["f"]).sum()) + hi)
+    rest_ytd = ytd - float(scaled["ytd"].sum())
+    out.update(projected=rest_ytd + proj, lo=None if lo is None else rest_ytd + lo,
+               hi=None if hi is None else rest_ytd + hi, unbanded=unbanded)
     end = period.end
     dec31 = dt.date(end.year, 12, 31)
     if end >= dec31:
@@ -1221,37 +1339,32 @@ def building_profile(scope: Scope, facility_id: str, period: Period, energy_type
 
 # --- intensity ranking --------------------------------------------------------------------------------------
 
-PEER_MIN_FOR_QUARTILES = 5
-"""With fewer schools of a type, P25/P75 say nothing: only the median is shown (the benchmark practice of
-INDICATORS.md, maturity)."""
-
-
 @memoize()
 def intensity_ranking(scope: Scope, period: Period, what: str) -> pd.DataFrame:
     """The scope's schools by annualised intensity, with their peer group (same school type, every school of the
-    warehouse): school_id, school_type, value, peer_median, p25, p75, peers, last_year (same dates last year,
-    when held), status. Sorted highest first within the scope."""
-    cols = ["school_id", "school_type", "value", "peer_median", "p25", "p75", "peers", "last_year", "status"]
+    warehouse): school_id, school_type, value, peer_median, p25, p75 (NaN for a group under PEER_MIN_GROUP
+    schools), peers, last_year (the same dates last year, when the school has data from their first day),
+    basis (what the status compares with: "peer", "last_year" or None), status. Sorted highest first."""
+    cols = ["school_id", "school_type", "value", "peer_median", "p25", "p75", "peers", "last_year", "basis",
+            "status"]
     table = _intensity_table(period, what)
     if table.empty:
         return pd.DataFrame(columns=cols)
     table = table.assign(value=table["num"] / table["den"])
-    stats = table.groupby("school_type")["value"].agg(
-        peer_median="median", p25=lambda v: v.quantile(0.25), p75=lambda v: v.quantile(0.75), peers="size")
-    few = stats["peers"] < PEER_MIN_FOR_QUARTILES
-    stats.loc[few, ["p25", "p75"]] = float("nan")
+    stats = peer_stats(period, what).rename(columns={"median": "peer_median"})
     out = table.loc[table.school_id.isin(scope.schools), ["school_id", "school_type", "value"]]
-    out = out.merge(stats.reset_index(), on="school_type", how="left")
-    out["last_year"] = float("nan")
-    if last_year_covered(scope, period):
-        before = _intensity_table(period.same_last_year(), what)
-        before = (before["num"] / before["den"]).groupby(before["school_id"]).sum()
-        out["last_year"] = out["school_id"].map(before)
-    ind = INTENSITY[what]
-    # The status rule of the indicator (green at or below the peer median, then the amber band), with the
-    # medians at hand.
-    out["status"] = [GREEN if v <= m else threshold_status(ind, 100.0 * (v / m - 1.0)) if m else NONE
-                     for v, m in zip(out["value"], out["peer_median"])]
+    out = out.merge(stats, left_on="school_type", right_index=True, how="left")
+    ly = period.same_last_year()
+    before = _intensity_table(ly, what)
+    before = before.loc[before["first"] <= ly.start]
+    out["last_year"] = out["school_id"].map(pd.Series((before["num"] / before["den"]).to_numpy(),
+                                                      index=before["school_id"])).astype(float)
+    # The indicator's status rule, with the medians at hand: against the peer median, or for a small peer group
+    # against the school's own last year.
+    out["basis"] = [None if not t else "peer" if pd.notna(m) else "last_year" if pd.notna(y) else None
+                    for t, m, y in zip(out["school_type"], out["peer_median"], out["last_year"])]
+    out["status"] = [compare_intensity(what, v, m if b == "peer" else y if b == "last_year" else None)
+                     for v, m, y, b in zip(out["value"], out["peer_median"], out["last_year"], out["basis"])]
     return out.sort_values(["value", "school_id"], ascending=[False, True], ignore_index=True)[cols]
 
 
@@ -1270,8 +1383,9 @@ def meter_types(scope: Scope) -> tuple[str, ...]:
 def tile_figures(scope: Scope, period: Period, indicator_ids: tuple[str, ...]) -> dict:
     """For each indicator applicable at the scope's level: the current Result, the change against the previous
     period, "data as of", and the panel's details: yoy (% change against the same dates last year, for sums,
-    when the warehouse holds them), peer (the peer median, intensities of one school type), last_year
-    (intensities), covered (last year held)."""
+    when the warehouse holds them), peer (the peer median, intensities of one school type, None for a peer
+    group under PEER_MIN_GROUP schools), peers (the group's size), basis (what the status compares with: "peer",
+    "last_year" or None), last_year (intensities), covered (last year held)."""
     from . import meta, registry
 
     covered = last_year_covered(scope, period)
@@ -1290,11 +1404,22 @@ def tile_figures(scope: Scope, period: Period, indicator_ids: tuple[str, ...]) -
             item["yoy"] = 100.0 * (cur.value / before - 1.0) if before else None
         what = next((k for k, v in INTENSITY.items() if v.id == ind_id), None)
         if what is not None and cur.value is not None:
-            school_type = cur.extra.get("school_type")
-            item["peer"] = peer_median(period, what, school_type) if school_type else None
-            item["last_year"] = registry.evaluate(ind_id, scope, ly).value if covered else None
+            item.update(_intensity_details(scope, period, what, cur, covered))
         out[ind_id] = item
     return out
+
+
+def _intensity_details(scope: Scope, period: Period, what: str, cur, covered: bool) -> dict:
+    """peer, peers, basis and last_year of an intensity's current Result (see ``tile_figures``)."""
+    from . import registry
+
+    school_type = cur.extra.get("school_type")
+    last_year = cur.extra.get("last_year")
+    if last_year is None and covered:
+        last_year = registry.evaluate(INTENSITY[what].id, scope, period.same_last_year()).value
+    return {"peer": peer_median(period, what, school_type), "peers": peer_count(period, what, school_type),
+            "basis": intensity_basis(period, what, school_type, cur.extra.get("last_year")),
+            "last_year": last_year}
 
 
 @memoize()
@@ -1368,8 +1493,9 @@ def panel_breakdown(scope: Scope, period: Period, energy_type: str) -> dict:
 @memoize()
 def panel_quota(scope: Scope, period: Period, energy_type: str) -> dict | None:
     """The quota section: one row per energy type with a quota (summed over the scope's schools that have one:
-    quota, ytd, projected, lo, hi and their % of quota, method, status) and the chart of ``energy_type`` (or of
-    the first type with a quota). None without any quota."""
+    quota, ytd, projected — None when a school's cannot be projected —, the band of ``combined_band`` and
+    their % of quota, unbanded, method — "mixed" when the schools' methods differ, with methods: method → schools
+    —, status) and the chart of ``energy_type`` (or of the first type with a quota). None without any quota."""
     from . import registry
 
     status = quota_status(scope, period)
@@ -1382,17 +1508,20 @@ def panel_quota(scope: Scope, period: Period, energy_type: str) -> dict | None:
         n = len(g)
         quota, ytd = float(g["quota"].sum()), float(g["ytd"].sum())
         projected = g["projected"].sum(min_count=n)
-        lo, hi = g["lo"].sum(min_count=n), g["hi"].sum(min_count=n)
-        methods = set(g["method"])
-        method = methods.pop() if len(methods) == 1 else "seasonal" if "seasonal" in methods else "linear"
+        lo = hi = None
+        unbanded = 0
+        if not pd.isna(projected):
+            lo, hi, unbanded = combined_band(g)
+        methods = {m: int(c) for m, c in g["method"].value_counts().sort_index().items()}
+        method = next(iter(methods)) if len(methods) == 1 else "mixed"
 
         def pct(v):
-            return None if pd.isna(v) else 100.0 * float(v) / quota
+            return None if v is None or pd.isna(v) else 100.0 * float(v) / quota
 
         rows.append({"energy_type": etype, "quota": quota, "ytd": ytd, "ytd_pct": pct(ytd),
                      "projected": None if pd.isna(projected) else float(projected), "projected_pct": pct(projected),
-                     "lo_pct": pct(lo), "hi_pct": pct(hi), "method": method,
-                     "status": registry.threshold_status(ind, pct(projected))})
+                     "lo_pct": pct(lo), "hi_pct": pct(hi), "unbanded": unbanded, "method": method,
+                     "methods": methods, "status": registry.threshold_status(ind, pct(projected))})
     order = {e: i for i, e in enumerate(QUOTA_TYPES)}
     rows.sort(key=lambda r: order.get(r["energy_type"], 9))
     types = {r["energy_type"] for r in rows}
@@ -1403,7 +1532,8 @@ def panel_quota(scope: Scope, period: Period, energy_type: str) -> dict | None:
 
 @memoize()
 def panel_intensity(scope: Scope, period: Period) -> dict:
-    """School level: per intensity the value, status, peer median and last year's value. Region and
+    """School level: per intensity the value, status, peer median (None for a peer group under
+    PEER_MIN_GROUP schools), what the status compares with, and last year's value. Region and
     association: the ranking of the scope's schools per intensity (per area, per person)."""
     from . import registry
 
@@ -1412,11 +1542,8 @@ def panel_intensity(scope: Scope, period: Period) -> dict:
         rows = []
         for what, ind in INTENSITY.items():
             cur = registry.evaluate(ind.id, scope, period)
-            school_type = cur.extra.get("school_type")
             rows.append({"id": ind.id, "value": cur.value, "status": cur.status,
-                         "peer": peer_median(period, what, school_type) if school_type else None,
-                         "last_year": registry.evaluate(ind.id, scope, period.same_last_year()).value
-                         if covered else None})
+                         **_intensity_details(scope, period, what, cur, covered)})
         return {"rows": rows}
     return {"rankings": {what: intensity_ranking(scope, period, what) for what in ("per_area", "per_capita")}}
 

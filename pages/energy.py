@@ -18,12 +18,12 @@ from components.export import export_bar
 from components.format import fmt_number
 from components.i18n import t
 from components.links import carried, href, scope_params
-from components.page import guarded, lang_of, scope_bar
+from components.page import cached_view, guarded, lang_of, scope_bar
 from data_access import energy, registry
 from data_access.config import get_config
 from data_access.dims import scope_nav
 from data_access.request import parse_request
-from export import pdf_status
+from export import domain_csv_sections, pdf_status
 
 PATH = "/energy"
 dash.register_page(__name__, path=PATH, name="能源", name_en="Energy", order=2, title="能源 · 学校后勤决策驾驶舱")
@@ -118,6 +118,7 @@ def _building_link(base: dict, facility_id: str, etype: str | None = None, label
 
 @callback(Output(ids.HEADER, "children"), Input(ids.REQUEST, "data"))
 @guarded
+@cached_view
 def render_header(params):
     req, etype, base, cfg = _request(params)
     scope, period, lang = req.scope, req.period, req.lang
@@ -125,7 +126,7 @@ def render_header(params):
                     extra={"etype": etype} if etype != DEFAULT_TYPE else None)
     bar = html.Div([bar, html.Div(export_bar(  # exports (export.py)
         "energy", scope_params(scope.params(), period, lang), lang, pdf_status(lang),
-        [(k, t(f"ex.{k}", lang)) for k in ("indicators", "alerts")]), className="mt-2")])
+        domain_csv_sections("energy", scope, lang)), className="mt-2")])
     available = energy.meter_types(scope)
     if not available:
         return [bar, dbc.Alert(t("energy.empty.scope", lang), color="secondary", className="mt-3",
@@ -163,7 +164,10 @@ def _details(ind, item, lang) -> list[str]:
         out = []
         if item["peer"] is not None:
             out.append(t("energy.detail.peer", lang, value=fmt_number(item["peer"], ind.decimals)))
-        if item["covered"]:
+        elif item.get("peers"):    # a peer group too small to show: the status says what it compares with
+            key = "energy.detail.few_peers_ly" if item.get("basis") == "last_year" else "energy.detail.few_peers"
+            out.append(t(key, lang, n=energy.PEER_MIN_GROUP))
+        if item["last_year"] is not None:
             out.append(t("energy.detail.last_year", lang, value=fmt_number(item["last_year"], ind.decimals)))
         return out
     if ind.id == "energy.quota_use":
@@ -171,8 +175,11 @@ def _details(ind, item, lang) -> list[str]:
         lo, hi = cur.extra.get("lo"), cur.extra.get("hi")
         if lo is None or hi is None:
             return [t("energy.detail.quota_noband", lang, ytd=view.fmt_pct(ytd, 0))]
-        return [t("energy.detail.quota", lang, ytd=view.fmt_pct(ytd, 0), lo=f"{100.0 * lo / cur.den:.0f}",
-                  hi=view.fmt_pct(100.0 * hi / cur.den, 0))]
+        out = [t("energy.detail.quota", lang, ytd=view.fmt_pct(ytd, 0), lo=f"{100.0 * lo / cur.den:.0f}",
+                 hi=view.fmt_pct(100.0 * hi / cur.den, 0))]
+        if cur.extra.get("unbanded"):
+            out.append(t("energy.detail.quota_unbanded", lang, n=int(cur.extra["unbanded"])))
+        return out
     if ind.id == "energy.night_ratio":
         return [t("energy.detail.workdays", lang)]
     return []
@@ -182,6 +189,7 @@ def _details(ind, item, lang) -> list[str]:
 
 @callback(Output(ids.CURVES, "children"), Input(ids.REQUEST, "data"))
 @view.section_guard(None)
+@cached_view
 def render_curves(params):
     req, etype, base, cfg = _request(params)
     scope, period, lang = req.scope, req.period, req.lang
@@ -205,6 +213,7 @@ def render_curves(params):
 @callback(Output(ids.BUILDING, "children"), Output(ids.PICK, "options"), Output(ids.PICK, "value"),
           Output(ids.PICKED, "data"), Input(ids.REQUEST, "data"))
 @view.section_guard((None, [], None, None))
+@cached_view
 def render_building(params):
     req, etype, base, cfg = _request(params)
     scope, period, lang = req.scope, req.period, req.lang
@@ -252,6 +261,7 @@ def pick_building(value, picked, params):
 
 @callback(Output(ids.BREAKDOWN, "children"), Input(ids.REQUEST, "data"))
 @view.section_guard(None)
+@cached_view
 def render_breakdown(params):
     req, etype, base, cfg = _request(params)
     scope, period, lang = req.scope, req.period, req.lang
@@ -296,6 +306,7 @@ def render_breakdown(params):
 
 @callback(Output(ids.QUOTA, "children"), Input(ids.REQUEST, "data"))
 @view.section_guard(None)
+@cached_view
 def render_quota(params):
     req, etype, base, cfg = _request(params)
     scope, period, lang = req.scope, req.period, req.lang
@@ -330,6 +341,7 @@ def render_quota(params):
 
 @callback(Output(ids.INTENSITY, "children"), Input(ids.REQUEST, "data"))
 @view.section_guard(None)
+@cached_view
 def render_intensity(params):
     req, etype, base, cfg = _request(params)
     scope, period, lang = req.scope, req.period, req.lang
@@ -344,7 +356,7 @@ def render_intensity(params):
         for r in data["rows"]:
             ind = registry.get(r["id"])
             rows.append({**r, "name": ind.name(lang), "unit": ind.unit, "decimals": ind.decimals})
-        return view.section(title, view.intensity_table(rows, lang), "energy-intensity-card")
+        return view.section(title, view.intensity_table(rows, lang, energy.PEER_MIN_GROUP), "energy-intensity-card")
     body = []
     keep = {k: v for k, v in base.items() if k in ("from", "to", "lang", "etype")}
     schools = energy.school_labels(lang)
@@ -358,7 +370,7 @@ def render_intensity(params):
                                      ind.unit, lang)
         rows = [{"school_id": r.school_id, "name": n, "href": href(PATH, {**keep, "school": r.school_id}),
                  "type": r.school_type, "value": r.value, "peer_median": r.peer_median, "p25": r.p25, "p75": r.p75,
-                 "peers": r.peers, "last_year": r.last_year, "status": r.status}
+                 "peers": r.peers, "last_year": r.last_year, "basis": r.basis, "status": r.status}
                 for r, n in zip(ranking.itertuples(), names)]
         body.append(html.Div([
             view.subtitle(t("energy.rank.title", lang, name=ind.name(lang))),
@@ -367,7 +379,7 @@ def render_intensity(params):
         ], className="mb-3"))
     if not body:
         return view.section(title, view.empty(t("energy.breakdown.none", lang)), "energy-intensity-card")
-    body.append(html.Div(t("energy.rank.few", lang, n=energy.PEER_MIN_FOR_QUARTILES), className="small text-muted"))
+    body.append(html.Div(t("energy.rank.few", lang, n=energy.PEER_MIN_GROUP), className="small text-muted"))
     return view.section(title, body, "energy-intensity-card")
 
 
@@ -375,6 +387,7 @@ def render_intensity(params):
 
 @callback(Output(ids.ANOMALIES, "children"), Input(ids.REQUEST, "data"))
 @view.section_guard(None)
+@cached_view
 def render_anomalies(params):
     req, etype, base, cfg = _request(params)
     scope, period, lang = req.scope, req.period, req.lang

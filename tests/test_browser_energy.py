@@ -68,7 +68,12 @@ def _check_incidents(duo, level):
         assert LEAK_START <= first <= LEAK_START + dt.timedelta(days=1)
 
 
-def test_association_level_finds_spike_leak_and_gap(cockpit):
+def _small_peer_groups(raw) -> bool:
+    """Whether every school type of the demo has fewer than 5 schools (no peer distribution may be shown)."""
+    return int(raw("dim_school").groupby("school_type").size().max()) < 5
+
+
+def test_association_level_finds_spike_leak_and_gap(cockpit, raw):
     open_page(cockpit, "/energy", "", wait="#energy-tiles", timeout=60)
     _wait_sections(cockpit)
     _check_incidents(cockpit, "association")
@@ -84,11 +89,16 @@ def test_association_level_finds_spike_leak_and_gap(cockpit):
             checked += 1
     assert checked >= 12
     assert cockpit.find_element("#energy-rank-per_area")   # ranking of schools at association level
+    if _small_peer_groups(raw):   # no median, no P25–P75; the status against each school's own last year
+        rows = cockpit.driver.find_elements(By.CSS_SELECTOR, "#energy-rank-per_area tr[data-school]")
+        assert rows and all(r.find_elements(By.TAG_NAME, "td")[3].text == "—" for r in rows)
+        assert all(r.find_elements(By.TAG_NAME, "td")[4].text == "—" for r in rows)
+        assert {r.get_attribute("data-basis") for r in rows} <= {"last_year", ""}
     shots(cockpit, "energy-association")
     assert_no_console_errors(cockpit)
 
 
-def test_school_level_spike_gap_quota_and_building_switch(cockpit):
+def test_school_level_spike_gap_quota_and_building_switch(cockpit, raw):
     open_page(cockpit, "/energy", f"school={SPIKE['school']}", wait="#energy-tiles", timeout=60)
     _wait_sections(cockpit)
     _check_incidents(cockpit, "school-sh")
@@ -96,6 +106,10 @@ def test_school_level_spike_gap_quota_and_building_switch(cockpit):
     quota = cockpit.find_element(".kpi-tile[data-indicator='energy.quota_use']")
     assert quota.get_attribute("data-status") == "red"
     assert cockpit.find_element("#energy-intensity-table")
+    if _small_peer_groups(raw):   # a school leader sees no peer median: a note instead, and the tile says why
+        assert cockpit.find_element("#energy-intensity-few")
+        tile = cockpit.find_element(".kpi-tile[data-indicator='energy.per_area']")
+        assert "同类学校不足 5 所" in tile.text and "同类中位数" not in tile.text
     shots(cockpit, "energy-school")
     # the spike's building link opens the building's charts (a permalink with building=)
     row = next(r for r in _rows(cockpit, "spike") if r.get_attribute("data-meter") == SPIKE["meter_id"])

@@ -24,7 +24,7 @@ from data_access.period import Period
 
 from .conftest import END
 from .helpers import org_frames, scope, use_warehouse, write_warehouse
-from .test_indicators_demo import in_period, readings_by_type, schools_for
+from .test_indicators_demo import facilities_for, in_period, readings_by_type, schools_for
 
 D = dt.date
 PERIOD = Period(END - dt.timedelta(days=29), END)
@@ -128,6 +128,143 @@ def test_standard_coal_and_co2_on_the_demo_roll_up(raw, params):
         assert sum(r.value for r in children) == pytest.approx(kgce, rel=1e-9)
 
 
+_KGCE_BY_SCHOOL: dict = {}
+
+
+def _kgce_by_school(raw, period) -> pd.Series:
+    """Standard coal per school of the top-level meters over a period, from the raw hourly readings (kept per
+    period: the readings table is the test warehouse's largest)."""
+    if period not in _KGCE_BY_SCHOOL:
+        _KGCE_BY_SCHOOL[period] = _kgce_by_school_uncached(raw, period)
+    return _KGCE_BY_SCHOOL[period].copy()
+
+
+def _kgce_by_school_uncached(raw, period) -> pd.Series:
+    meters = raw("dim_meter")
+    meters = meters[meters.parent_meter_id.isna()][["meter_id", "school_id", "energy_type"]]
+    r = raw("fact_meter_reading")
+    r = r[in_period(r.ts, period)].merge(meters, on="meter_id")
+    factor = {"electricity": 0.1229, "gas": 1.2143, "heat": 34.12, "water": 0.0}
+    return (r.consumption * r.energy_type.map(factor)).groupby(r.school_id).sum()
+
+
+@pytest.mark.parametrize("params", [dict(), dict(region="310000"), dict(school="BJ-U01")])
+def test_year_on_year_against_the_raw_readings(raw, params):
+    """energy.yoy = this period's standard coal ÷ the same dates last year's − 1 (raw hourly readings; the test
+    warehouse's 400 days reach back past the same dates last year)."""
+    ly = PERIOD.same_last_year()
+    assert ly == Period(D(2025, 10, 17), D(2025, 11, 15))
+    schools = sorted(schools_for(raw, params))
+    now, before = (_kgce_by_school(raw, q).reindex(schools).fillna(0.0) for q in (PERIOD, ly))
+    assert (before > 0).all()
+    res = registry.evaluate("energy.yoy", scope(**params), PERIOD)
+    assert res.value == pytest.approx(100.0 * (now.sum() / before.sum() - 1.0), rel=1e-9)
+    if "school" not in params:
+        by_school = {r.key: r.value for r in registry.breakdown("energy.yoy", scope(**params), PERIOD, "school")}
+        expected = (100.0 * (now / before - 1.0)).to_dict()
+        assert by_school == pytest.approx(expected, rel=1e-9)
+
+
+def test_year_on_year_needs_the_whole_of_last_years_dates(raw):
+    first = pd.to_datetime(raw("agg_meter_daily")["day"]).min().date()          # 2025-10-12
+    p = Period(first + dt.timedelta(days=360), first + dt.timedelta(days=369))    # last year starts 5 days early
+    assert p.same_last_year().start < first
+    assert registry.evaluate("energy.yoy", scope(), p).value is None
+
+
+def _facility_use_raw(raw, params, period, energy_type) -> pd.Series:
+    """Use per building of the top-level meters from the raw hourly readings: kgce for "kgce", else the type's
+    own use; buildings with meters of the type but no reading are left out."""
+    meters = raw("dim_meter")
+    meters = meters[meters.parent_meter_id.isna() & meters.facility_id.isin(facilities_for(raw, params))]
+    if energy_type != "kgce":
+        meters = meters[meters.energy_type == energy_type]
+    r = raw("fact_meter_reading")
+    r = r[r.meter_id.isin(meters.meter_id) & in_period(r.ts, period)]
+    r = r.merge(meters[["meter_id", "facility_id", "energy_type"]], on="meter_id")
+    factor = {"electricity": 0.1229, "gas": 1.2143, "heat": 34.12, "water": 0.0}
+    if energy_type == "kgce":
+        r = r.assign(consumption=r.consumption * r.energy_type.map(factor))
+    return r.groupby("facility_id").consumption.sum()
+
+
+@pytest.mark.parametrize("params,etype", [(dict(school="SH-U01"), "electricity"), (dict(), "kgce"),
+                                          (dict(region="110000"), "water")])
+def test_top_buildings_against_the_raw_readings(raw, params, etype):
+    now = _facility_use_raw(raw, params, PERIOD, etype)
+    now = now[now > 0]
+    before = _facility_use_raw(raw, params, PERIOD.same_last_year(), etype)
+    largest, growing, kind = energy.top_buildings(scope(**params), PERIOD, etype, n=10)
+    assert kind == "yoy"                               # the warehouse holds the same dates last year
+    expected = sorted(now.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    assert list(largest["facility_id"]) == [f for f, _ in expected]
+    assert largest["value"].to_list() == pytest.approx([v for _, v in expected], rel=1e-9)
+    growth = {f: 100.0 * (v / before[f] - 1.0) for f, v in now.items() if before.get(f, 0) > 0}
+    expected = sorted(growth.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    assert list(growing["facility_id"]) == [f for f, _ in expected]
+    assert growing["growth"].to_list() == pytest.approx([g for _, g in expected], rel=1e-9)
+
+
+@pytest.mark.parametrize("params,etype", [(dict(), "electricity"), (dict(school="BJ-U01"), "kgce"),
+                                          (dict(region="310000"), "gas")])
+def test_use_by_facility_type_against_the_raw_readings(raw, params, etype):
+    use = _facility_use_raw(raw, params, PERIOD, etype)
+    types = raw("dim_facility").set_index("facility_id")["facility_type"]
+    expected = use.groupby(use.index.map(types)).sum()
+    got = energy.by_facility_type(scope(**params), PERIOD, etype).set_index("facility_type")
+    assert set(got.index) == set(expected.index)
+    assert got["value"].to_dict() == pytest.approx(expected.to_dict(), rel=1e-9)
+    assert list(got["value"]) == sorted(got["value"], reverse=True)             # largest first
+    assert got["value"].sum() == pytest.approx(use.sum(), rel=1e-9)
+    if etype != "kgce":
+        counts = use.groupby(use.index.map(types)).size()
+        assert got["buildings"].to_dict() == counts.to_dict()
+
+
+def _figures(component, found=None) -> list[dict]:
+    """Every figure of the dcc.Graph components in a callback's output."""
+    from dash import dcc
+
+    found = [] if found is None else found
+    if isinstance(component, (list, tuple)):
+        for c in component:
+            _figures(c, found)
+        return found
+    if isinstance(component, dcc.Graph):
+        found.append(component.figure)
+    children = getattr(component, "children", None)
+    if children is not None:
+        _figures(children, found)
+    return found
+
+
+def _points(trace: dict) -> int:
+    if trace.get("type") == "heatmap":
+        return sum(len(row) for row in trace.get("z") or [])
+    return max(len(trace.get(axis) or []) for axis in ("x", "y"))
+
+
+@pytest.mark.parametrize("etype", ["kgce", "electricity"])
+def test_no_trace_sent_to_the_browser_has_more_than_5000_points(etype):
+    """Issue 5: at most about 5 000 points per trace. The longest period a URL may ask for, at association
+    level, every chart of the page (the demo's largest building's day × hour heatmap included)."""
+    cfg = get_config()
+    end = TODAY - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=cfg.max_period_days - 1)
+    params = {"from": start.isoformat(), "to": end.isoformat(), "etype": etype}
+    page = _energy_page()
+    figures = []
+    for name in SECTIONS:
+        figures += _figures(getattr(page, name)(dict(params)))
+    kinds = {t.get("type") for f in figures for t in f["data"]}
+    assert {"heatmap", "bar", "scatter"} <= kinds and len(figures) >= 6
+    longest = max(_points(t) for f in figures for t in f["data"])
+    assert cfg.max_period_days <= longest <= 5000           # the daily curve has a point per day: 1 100
+    for f in figures:
+        for trace in f["data"]:
+            assert _points(trace) <= 5000, (trace.get("type"), trace.get("name"), _points(trace))
+
+
 # --- intensities ------------------------------------------------------------------------------------------------
 
 def _people_and_area(raw, year):
@@ -154,17 +291,20 @@ def test_per_capita_and_water_intensity_roll_up(raw, params):
     assert registry.evaluate("energy.water_per_capita", s, PERIOD).value == pytest.approx(water / den)
 
 
-def _intensity_wh(tmp_path, kgce_per_school: dict[str, float], area=1000.0):
-    """Schools of one type, one building each, electricity only, one day of use: kgce ÷ 0.1229 kWh."""
+def _intensity_wh(tmp_path, kgce_per_school: dict[str, float], area=1000.0, last_year: dict | None = None,
+                  name="w.duckdb"):
+    """Schools of one type, one building each, electricity only, one day of use: kgce ÷ 0.1229 kWh on
+    2026-11-02 (and ``last_year`` kgce on 2025-11-02, the same date a year earlier); 100 people each."""
     schools = tuple((s, "university", "310000") for s in kgce_per_school)
     frames = org_frames(schools=schools, canteens_per_school=0,
                         extra_facilities=tuple((f"{s}-T1", s, "teaching", area) for s in kgce_per_school))
-    frames["fact_school_year"] = pd.DataFrame([{"school_id": s, "year": 2026, "students": 90, "staff": 10,
-                                                "floor_area_m2": area} for s in kgce_per_school])
+    frames["fact_school_year"] = pd.DataFrame([{"school_id": s, "year": y, "students": 90, "staff": 10,
+                                                "floor_area_m2": area} for s in kgce_per_school for y in (2025, 2026)])
     frames["dim_meter"] = pd.DataFrame([meter(f"{s}-E", f"{s}-T1", s) for s in kgce_per_school])
-    frames["agg_meter_daily"] = pd.DataFrame([day_row(f"{s}-E", D(2026, 11, 2), k / 0.1229)
-                                              for s, k in kgce_per_school.items()])
-    return build(tmp_path, frames)
+    frames["agg_meter_daily"] = pd.DataFrame(
+        [day_row(f"{s}-E", D(2026, 11, 2), k / 0.1229) for s, k in kgce_per_school.items()]
+        + [day_row(f"{s}-E", D(2025, 11, 2), k / 0.1229) for s, k in (last_year or {}).items()])
+    return build(tmp_path, frames, name)
 
 
 def test_intensity_status_against_the_peer_median_and_quartiles(tmp_path):
@@ -189,11 +329,130 @@ def test_intensity_status_against_the_peer_median_and_quartiles(tmp_path):
         assert value("energy.per_area", p).value == pytest.approx(sum(per_area.values()) * 1000 / 5000)
 
 
-def test_quartiles_need_five_peers(tmp_path):
+def test_annualising_and_completeness_count_only_days_with_data(tmp_path):
+    """A period from 1 October to 30 November (61 days, ending after today) over data of 2–8 November: intensities
+    are annualised over each school's days with data and completeness expects readings on the warehouse's days
+    with data only, so that it agrees with the missing-data list."""
+    frames = org_frames(schools=(("S1", "university", "310000"), ("S2", "university", "310000")),
+                        canteens_per_school=0,
+                        extra_facilities=(("S1-T1", "S1", "teaching", 1000.0), ("S2-T1", "S2", "teaching", 500.0)))
+    frames["fact_school_year"] = pd.DataFrame([{"school_id": "S1", "year": 2026, "students": 90, "staff": 10,
+                                                "floor_area_m2": 1000.0},
+                                               {"school_id": "S2", "year": 2026, "students": 45, "staff": 5,
+                                                "floor_area_m2": 500.0}])
+    frames["dim_meter"] = pd.DataFrame([meter("E1", "S1-T1", "S1"), meter("W1", "S1-T1", "S1", "water"),
+                                        meter("E2", "S2-T1", "S2")])
+    week = days(D(2026, 11, 2), D(2026, 11, 8))
+    rows = [day_row("E1", d, 1000) for d in week]                                    # S1: 7 days
+    rows += [day_row("W1", d, 10, readings=20 if d == week[4] else 24) for d in week if d != week[3]]
+    rows += [day_row("E2", d, 400) for d in week[3:]]                                # S2 joined on 5 November
+    frames["agg_meter_daily"] = pd.DataFrame(rows)
+    p = Period(D(2026, 10, 1), D(2026, 11, 30))
+    with use_warehouse(build(tmp_path, frames), today=TODAY):
+        # S1: 7 days × 1000 kWh × 0.1229 = 860.3 kgce in 7 days → × 365 ÷ 7 = 44 858.5 kgce a year ÷ 1000 m²
+        s1 = value("energy.per_area", p, school="S1")
+        assert s1.value == pytest.approx(1000 * 0.1229 * 365 / 1000)               # 44.86, not 5.15 (÷ 61 days)
+        assert value("energy.per_capita", p, school="S1").value == pytest.approx(1000 * 0.1229 * 365 / 100)
+        # water: 6 days of 10 m³ between 2 and 8 November (the 5th missing) → 60 × 365 ÷ 7 ÷ 100 people
+        assert value("energy.water_per_capita", p, school="S1").value == pytest.approx(60 * 365 / 7 / 100)
+        # S2: 4 days × 400 kWh × 0.1229 → × 365 ÷ 4 = 17 943.4 kgce a year ÷ 500 m²
+        assert value("energy.per_area", p, school="S2").value == pytest.approx(400 * 0.1229 * 365 / 500)
+        # the association: Σ annualised kgce ÷ Σ area
+        assert value("energy.per_area", p).value == pytest.approx((1000 + 400) * 0.1229 * 365 / 1500)
+        # completeness over 2–8 November: E1 7 × 24 and W1 5 × 24 + 20 of 2 meters × 7 days × 24 = 308 ÷ 336
+        comp = value("energy.data_completeness", p, school="S1")
+        assert (comp.num, comp.den) == (pytest.approx(308), pytest.approx(336))
+        assert comp.value == pytest.approx(100 * 308 / 336) and comp.status == "red"       # 91.7 %
+        missing = energy.missing_data(scope(school="S1"), p)
+        assert {(r.day, r.readings) for r in missing.itertuples()} == {(week[3], 0), (week[4], 20)}
+        assert int((missing["expected"] - missing["readings"]).sum()) == pytest.approx(comp.den - comp.num)
+        # S2's meter has no readings on 2–4 November although the warehouse holds data for those days: 4 × 24 of
+        # 7 × 24 expected, and the missing list names exactly those days
+        s2 = value("energy.data_completeness", p, school="S2")
+        assert s2.value == pytest.approx(100 * 4 / 7)
+        assert set(energy.missing_data(scope(school="S2"), p)["day"]) == set(week[:3])
+        # a period wholly after the data: no completeness figure rather than 0 %
+        later = value("energy.data_completeness", Period(D(2026, 11, 10), D(2026, 11, 12)), school="S1")
+        assert later.value is None
+
+
+# Distinctive one-day kgce per school, so that no other figure of the page can be mistaken for them.
+PEER_KGCE = {"S1": 10.0, "S2": 23.7, "S3": 31.3, "S4": 44.1, "S5": 52.9}
+# S1's own figure a year earlier: 9.0 kgce → this year is +11.1 % (red against its own last year)
+PEER_KGCE_LY = {"S1": 9.0, "S2": 23.7, "S3": 30.0, "S4": 44.1, "S5": 52.9}
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_small_peer_groups_show_no_distribution_to_anyone(tmp_path, n):
+    """Issue 10: with 2 peers 2 × median − own is the other school's figure, with 3 the median is one of them.
+    Under 5 schools of a type there is no median (nor P25/P75) anywhere, and the status compares with the
+    school's own last year instead; at 5 the median is shown."""
+    from components.format import fmt_number
+    from data_access.request import acting_as
+    from data_access.scope import Access
+
+    from .test_pages import _find_ids
+
+    kgce = dict(list(PEER_KGCE.items())[:n])
+    ly = dict(list(PEER_KGCE_LY.items())[:n])
     p = Period(D(2026, 11, 2), D(2026, 11, 2))
-    with use_warehouse(_intensity_wh(tmp_path, {"S1": 10.0, "S2": 20.0, "S3": 30.0, "S4": 40.0}), today=TODAY):
-        ranking = energy.intensity_ranking(scope(), p, "per_area")
-        assert ranking["p25"].isna().all() and ranking["peer_median"].iloc[0] == pytest.approx(25 * 365 / 1000)
+    per_area = {s: k * 365 / 1000 for s, k in kgce.items()}         # one day annualised ÷ 1000 m²
+    per_capita = {s: k * 365 / 100 for s, k in kgce.items()}        # ÷ 100 people
+    with use_warehouse(_intensity_wh(tmp_path, kgce, last_year=ly), today=TODAY):
+        median = energy.peer_median(p, "per_area", "university")
+        ranking = energy.intensity_ranking(scope(), p, "per_area").set_index("school_id")
+        tiles = energy.tile_figures(scope(school="S1"), p, ("energy.per_area", "energy.per_capita"))
+        rows = {r["id"]: r for r in energy.panel_intensity(scope(school="S1"), p)["rows"]}
+        s1 = value("energy.per_area", p, school="S1")
+        if n >= 5:
+            # the median of 3.65, 8.65, 11.42, 16.10, 19.31 is S3's 11.42; S1 is below it: green
+            assert median == pytest.approx(per_area["S3"])
+            assert ranking["peer_median"].to_list() == pytest.approx([per_area["S3"]] * 5)
+            assert ranking["p25"].notna().all() and set(ranking["basis"]) == {"peer"}
+            assert tiles["energy.per_area"]["peer"] == pytest.approx(per_area["S3"])
+            assert tiles["energy.per_area"]["basis"] == "peer" and s1.status == "green"
+            return
+        assert median is None and energy.peer_median(p, "per_capita", "university") is None
+        assert ranking[["peer_median", "p25", "p75"]].isna().all().all()
+        assert set(ranking["basis"]) == {"last_year"} and (ranking["peers"] == n).all()
+        assert tiles["energy.per_area"]["peer"] is None and tiles["energy.per_capita"]["peer"] is None
+        assert rows["energy.per_area"]["peer"] is None and rows["energy.per_area"]["basis"] == "last_year"
+        # the status falls back to the school's own last year: 10 against 9 kgce is +11.1 % (> +10 %): red;
+        # S2 equal to last year: green; S3 31.3 against 30.0 is +4.3 %: amber
+        assert s1.status == "red" and s1.extra["last_year"] == pytest.approx(9.0 * 365 / 1000)
+        assert tiles["energy.per_area"]["basis"] == "last_year"
+        assert tiles["energy.per_area"]["last_year"] == pytest.approx(9.0 * 365 / 1000)
+        assert ranking.loc["S1", "status"] == "red" and ranking.loc["S2", "status"] == "green"
+        if n >= 3:
+            assert ranking.loc["S3", "status"] == "amber"
+        by_school = {r.key: r.status for r in registry.breakdown("energy.per_area", scope(), p, "school")}
+        assert by_school == ranking["status"].to_dict()
+        # Nothing of another school reaches S1's school leader: not their figures, not a median.
+        others = [v for s, v in per_area.items() if s != "S1"] + [float(np.median(list(per_area.values())))]
+        others_pc = [v for s, v in per_capita.items() if s != "S1"] + [float(np.median(list(per_capita.values())))]
+        page = _energy_page()
+        with acting_as(Access(frozenset({"S1"}), None, "school S1")):
+            params = {"school": "S1", "from": "2026-11-02", "to": "2026-11-02"}
+            header = page.render_header(dict(params))
+            assert "energy-tiles" in _find_ids(header)
+            text = str(header) + str(page.render_intensity(dict(params)))
+        assert "energy-intensity-few" in text
+        for v in others:
+            assert fmt_number(v, energy.INTENSITY["per_area"].decimals) not in text, v
+        for v in others_pc:
+            assert fmt_number(v, energy.INTENSITY["per_capita"].decimals) not in text, v
+        # without last year's data there is nothing to compare with: no status rather than a leaky one
+    with use_warehouse(_intensity_wh(tmp_path, kgce, name="w-no-ly.duckdb"), today=TODAY):
+        res = value("energy.per_area", p, school="S1")
+        assert res.value == pytest.approx(per_area["S1"]) and res.status == "none"
+        assert energy.intensity_ranking(scope(), p, "per_area")["basis"].isna().all()
+
+
+def _energy_page():
+    import app  # noqa: F401  (registers the pages)
+    from pages import energy as module
+
+    return module
 
 
 # --- night base load --------------------------------------------------------------------------------------------
@@ -500,6 +759,73 @@ def test_projection_band_from_the_spread_of_monthly_ratios(tmp_path):
     assert row["lo"] == pytest.approx(projected - half) and row["hi"] == pytest.approx(projected + half)
 
 
+def _seasonal_by_hand(level: float, ratios: dict[int, float]):
+    """Projection and band half-width of a school with ``level`` kWh every day of 2025 and level × ratio[month]
+    every day of January–June 2026 (the formula of quota_status's docstring, written out with numpy)."""
+    lym = np.array([level * pd.Period(f"2025-{m:02d}").days_in_month for m in range(1, 7)])
+    tym = lym * np.array([ratios[m] for m in range(1, 7)])
+    r = tym.sum() / lym.sum()
+    sd = math.sqrt(((lym / lym.sum()) * (tym / lym - r) ** 2).sum() * 6 / 5)
+    rest = level * 184                                        # 1 July – 31 December 2025
+    return tym.sum(), tym.sum() + r * rest, 1.645 * sd * rest * math.sqrt(1 / 6 + 1 / 6)
+
+
+def test_the_band_of_several_schools_adds_variances_and_names_what_it_leaves_out(tmp_path):
+    """B5: above school level the band is no longer dropped when one school has none. S1 and S3 have a seasonal
+    projection with a band, S2's data began on 1 March (a run rate, no band): the sum's half-width is
+    √(h1² + h3²), S2's projection is added without widening it, and the method reads "mixed"."""
+    r1 = {1: 1.0, 2: 1.2, 3: 1.0, 4: 1.2, 5: 1.0, 6: 1.2}
+    r3 = {1: 0.9, 2: 1.0, 3: 1.1, 4: 0.9, 5: 1.0, 6: 1.1}
+    frames = org_frames(schools=(("S1", "university", "310000"), ("S2", "university", "310000"),
+                                 ("S3", "university", "110000")), canteens_per_school=0,
+                        extra_facilities=tuple((f"{s}-T1", s, "teaching", 1000.0) for s in ("S1", "S2", "S3")))
+    frames["dim_meter"] = pd.DataFrame([meter(f"{s}-E", f"{s}-T1", s) for s in ("S1", "S2", "S3")])
+    rows = [day_row("S1-E", d, 100.0) for d in days(D(2025, 1, 1), D(2025, 12, 31))]
+    rows += [day_row("S1-E", d, 100.0 * r1[d.month]) for d in days(D(2026, 1, 1), D(2026, 6, 30))]
+    rows += [day_row("S3-E", d, 200.0) for d in days(D(2025, 1, 1), D(2025, 12, 31))]
+    rows += [day_row("S3-E", d, 200.0 * r3[d.month]) for d in days(D(2026, 1, 1), D(2026, 6, 30))]
+    rows += [day_row("S2-E", d, 100.0) for d in days(D(2026, 3, 1), D(2026, 6, 30))]
+    frames["agg_meter_daily"] = pd.DataFrame(rows)
+    quotas = {"S1": 40_000.0, "S2": 30_000.0, "S3": 80_000.0}
+    frames["fact_energy_quota"] = pd.DataFrame([{"school_id": s, "year": 2026, "energy_type": "electricity",
+                                                 "quota": q} for s, q in quotas.items()])
+    ytd1, p1, h1 = _seasonal_by_hand(100.0, r1)
+    ytd3, p3, h3 = _seasonal_by_hand(200.0, r3)
+    ytd2, p2 = 100.0 * 122, 100.0 * 365        # 1 March – 30 June: a run rate of 100 kWh a day, a year of it
+    total, half = p1 + p2 + p3, math.sqrt(h1 ** 2 + h3 ** 2)
+    p = Period(D(2026, 6, 1), D(2026, 6, 30))
+    with use_warehouse(build(tmp_path, frames), today=D(2026, 7, 1)):
+        status = energy.quota_status(scope(), p).set_index("school_id")
+        assert list(status["method"]) == ["seasonal", "linear", "seasonal"]
+        assert status.loc["S2", "projected"] == pytest.approx(p2)     # not 12 200 × 365 ÷ 181 at this level either
+        assert status.loc["S1", "hi"] - status.loc["S1", "projected"] == pytest.approx(h1)
+        # the indicator in standard coal: every part × 0.1229
+        res = value("energy.quota_use", p)
+        assert res.value == pytest.approx(100 * total / sum(quotas.values()))
+        assert res.extra["lo"] == pytest.approx((total - half) * 0.1229)
+        assert res.extra["hi"] == pytest.approx((total + half) * 0.1229)
+        assert res.extra["unbanded"] == 1
+        by_region = {r.key: r for r in registry.breakdown("energy.quota_use", scope(), p, "region")}
+        assert by_region["310000"].extra["hi"] == pytest.approx((p1 + p2 + h1) * 0.1229)   # S1's band, S2 without
+        assert by_region["110000"].extra["lo"] == pytest.approx((p3 - h3) * 0.1229)
+        assert by_region["110000"].extra["unbanded"] == 0
+        # the panel's row and chart
+        row = energy.panel_quota(scope(), p, "electricity")["rows"][0]
+        assert row["method"] == "mixed" and row["methods"] == {"linear": 1, "seasonal": 2}
+        assert row["lo_pct"] == pytest.approx(100 * (total - half) / 150_000.0)
+        assert row["hi_pct"] == pytest.approx(100 * (total + half) / 150_000.0)
+        assert row["unbanded"] == 1 and row["ytd"] == pytest.approx(ytd1 + ytd2 + ytd3)
+        path = energy.quota_path(scope(), p, "electricity")
+        assert (path["lo"], path["hi"], path["unbanded"]) == (pytest.approx(total - half),
+                                                             pytest.approx(total + half), 1)
+        assert path["path"]["hi"].iloc[-1] == pytest.approx(total + half)
+        # the table says so: a starred band, the note, and the methods with their schools
+        from components import energy as view
+
+        table = str(view.quota_table([{**row, "unit": "kWh"}], "zh"))
+        assert "energy-quota-unbanded" in table and " *" in table and "季节 2 所" in table and "线性 1 所" in table
+
+
 def test_heat_follows_last_years_heating_season_not_a_run_rate(tmp_path):
     def season(d):
         return (d.month, d.day) >= (11, 15) or (d.month, d.day) <= (3, 15)
@@ -526,8 +852,22 @@ def test_without_a_year_of_history_linear_projection_and_none_for_heat(tmp_path)
     with use_warehouse(url, today=D(2026, 7, 1)):
         status = energy.quota_status(scope(), Period(D(2026, 6, 1), D(2026, 6, 30))).set_index("energy_type")
         assert status.loc["electricity", "method"] == "linear"
-        assert status.loc["electricity", "projected"] == pytest.approx(100.0 * 122 * 365 / 181)
+        # Data began on 1 March: 122 days (31 + 30 + 31 + 30) of 100 kWh, a run rate of 100 kWh a day, so the
+        # year is 100 × 365 = 36 500 kWh — not 12 200 × 365 ÷ 181 days since 1 January (24 602, "under quota")
+        assert status.loc["electricity", "ytd"] == pytest.approx(12_200.0)
+        assert status.loc["electricity", "projected"] == pytest.approx(36_500.0)
         assert math.isnan(status.loc["electricity", "lo"])
+
+
+def test_linear_projection_counts_from_1_january_when_data_began_earlier(tmp_path):
+    # data since 1 September 2025 (under a year before 30 June 2026): 50 kWh a day last year, 100 this year
+    ly = {d: 50.0 for d in days(D(2025, 9, 1), D(2025, 12, 31))}
+    ty = {d: 100.0 for d in days(D(2026, 1, 1), D(2026, 6, 30))}
+    with use_warehouse(_quota_wh(tmp_path, ly, ty, quota=40_000.0), today=D(2026, 7, 1)):
+        row = energy.quota_status(scope(), Period(D(2026, 6, 1), D(2026, 6, 30))).iloc[0]
+    # 181 days (1 January – 30 June) of 100 kWh: the run rate 100 kWh a day over 365 days
+    assert row["method"] == "linear" and row["ytd"] == pytest.approx(18_100.0)
+    assert row["projected"] == pytest.approx(36_500.0)
 
 
 # --- the demo's planted incidents at the data layer -------------------------------------------------------------
@@ -548,7 +888,9 @@ def test_demo_incidents_are_found(raw):
     fac = raw("dim_facility")
     metered = set(raw("dim_meter").query("school_id == @gap['school']").facility_id)
     assert set(gap_rows.facility_id) == metered and (gap_rows.readings == 0).all()
-    assert set(missing.day) == {gap_day}                       # the only gap in the period
+    outage = INCIDENTS["meter_outage"]                         # a second school without data for two days
+    outage_days = {END - dt.timedelta(days=outage["days_before_end"] + k) for k in range(outage["days"])}
+    assert set(missing.day) == {gap_day} | outage_days         # the only gaps in the period
     assert set(fac.loc[fac.facility_id.isin(gap_rows.facility_id), "school_id"]) == {gap["school"]}
     # the quota school is headed over its quota
     assert registry.evaluate("energy.quota_use", scope(school=INCIDENTS["quota_overrun"]["school"]), PERIOD).status == "red"
