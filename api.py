@@ -41,6 +41,18 @@ def _warehouse(exc: WarehouseUnavailable):
     return _error(503, f"warehouse unavailable: {exc}", f"数据仓库暂不可用：{exc}")
 
 
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    # Anything else under /api/v1 is still answered in JSON: the details go to the log, never to the caller.
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(exc, HTTPException):
+        return _error(exc.code or 500, exc.description or exc.name, f"请求未能完成（HTTP {exc.code}）")
+    logger.exception("API request %s failed", request.full_path)
+    return _error(500, "internal error: the request could not be answered (see the server log)",
+                  "内部错误：请求未能完成（详见服务器日志）")
+
+
 @bp.get("/indicators")
 def indicators():
     params = request.args.to_dict(flat=True)
@@ -60,6 +72,12 @@ def indicators():
                 "status": res.status, "n": res.n}
         if res.extra.get("not_applicable"):
             item["not_applicable"] = True
+        if res.status == registry.SUPPRESSED:   # the tiles' words, in both languages like name / name_en
+            from components.i18n import t
+            from data_access.config import get_config
+
+            min_n = get_config().min_group_size
+            item["label"], item["label_en"] = (t("status.suppressed", lang, n=min_n) for lang in ("zh", "en"))
         out.append(item)
     as_of = meta.as_of(req.scope, sorted(tables))
     return _json({

@@ -13,7 +13,13 @@ from .format import (
     fmt_value,
     status_label,
 )
-from .i18n import t
+from .i18n import register, t
+
+register({
+    "tile.hazards.high": ("其中高风险 {n} 个", "high severity: {n}"),
+    "tile.certs.detail": ("已过期 {expired} · {days}天内到期 {expiring}", "expired {expired} · expiring in {days} d {expiring}"),
+    "tile.certs.detail_soon": ("已过期 {expired} · 即将到期 {expiring}", "expired {expired} · expiring soon {expiring}"),
+})
 
 
 def status_badge(status: str, lang: str, min_n: int = 10, n: int | None = None, size: str = "") -> html.Span:
@@ -32,9 +38,12 @@ def _change_class(change: float | None, direction: str) -> str:
 
 
 def kpi_tile(indicator, current, change, as_of: dict, lang: str, href: str | None = None,
-             min_n: int = 10, tile_id: dict | str | None = None, detail: list | None = None) -> html.Div:
+             min_n: int = 10, tile_id: dict | str | None = None, detail: list | None = None,
+             warning_days: int | None = None) -> html.Div:
     """One tile. ``indicator`` is a registry Indicator, ``current`` its Result for the scope. ``detail``: extra
-    lines (components) a panel shows under the status line (e.g. a year-on-year change, the peer median)."""
+    lines (components) a panel shows under the status line (e.g. a year-on-year change, the peer median).
+    ``warning_days``: the certificates' warning window (config dining.certificate_warning_days); by default the
+    one the certificates measure reports in its result (``extra["warning_days"]``)."""
     status = current.status
     not_applicable = bool(current.extra.get("not_applicable"))
     if status == "suppressed":
@@ -57,16 +66,14 @@ def kpi_tile(indicator, current, change, as_of: dict, lang: str, href: str | Non
         value_class = "kpi-value"
 
     extra_line = []
-    if indicator.id == "dining.hazards_overdue" and current.value:
-        extra_line = [html.Div(f"{t('status.red', lang)}: {int(current.extra.get('high') or 0)} 高风险"
-                               if lang == "zh" else f"high severity: {int(current.extra.get('high') or 0)}",
-                               className="kpi-detail")]
+    high = int(current.extra.get("high") or 0)
+    if indicator.id == "dining.hazards_overdue" and current.value and high > 0:
+        extra_line = [html.Div(t("tile.hazards.high", lang, n=high), className="kpi-detail")]
     if indicator.id == "dining.certificates_expiring" and current.value is not None:
-        extra_line = [html.Div(
-            (f"已过期 {int(current.extra.get('expired') or 0)} · 30天内到期 {int(current.extra.get('expiring') or 0)}"
-             if lang == "zh" else
-             f"expired {int(current.extra.get('expired') or 0)} · expiring in 30 d {int(current.extra.get('expiring') or 0)}"),
-            className="kpi-detail")]
+        days = warning_days if warning_days is not None else current.extra.get("warning_days")
+        counts = dict(expired=int(current.extra.get("expired") or 0), expiring=int(current.extra.get("expiring") or 0))
+        extra_line = [html.Div(t("tile.certs.detail", lang, days=int(days), **counts) if days is not None
+                               else t("tile.certs.detail_soon", lang, **counts), className="kpi-detail")]
     if indicator.unit == "级" and current.extra.get("capped_by"):
         extra_line = [html.Div(
             (f"按得分 L{int(current.extra.get('level_by_score'))}，受维度下限约束" if lang == "zh"

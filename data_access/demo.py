@@ -58,6 +58,13 @@ INCIDENTS: dict[str, dict] = {
         "start": "10:20", "readings": 2, "minutes": 20, "temp_c": (8.5, 9.5),
         "what": "chilled device above 8 °C for 2 readings (10:20, 10:30): out of range but NOT an excursion",
     },
+    "cold_chain_repeated_excursions": {
+        "school": "SH-V01", "device_id": "SH-V01-C1-CAN1-T1", "zone": "chilled", "days_before_end": 2,
+        "starts": ("06:00", "12:00", "18:00"), "readings": 4, "minutes": 30, "temp_c": (9.0, 11.0),
+        "what": "a chilled device with a failing door seal, at 9-11 °C from 06:00 to 06:30 (4 readings), and again "
+                "from 12:00 and from 18:00 of the same day: three excursions of 40 min (to the first reading back "
+                "in range) of one device in one ISO week, red (>= 3)",
+    },
     "cold_chain_device_offline": {
         "school": "BJ-U01", "device_id": "BJ-U01-C1-CAN2-T2", "zone": "frozen", "days": 3,
         "what": "device stops reporting: no readings in the last 3 days (days_before_end 0, 1, 2)",
@@ -97,6 +104,13 @@ INCIDENTS: dict[str, dict] = {
         "school": "SH-U01", "meter_id": "SH-U01-C1-LAB1-EL", "days_before_end": 6, "hours": (9, 16), "factor": 4.0,
         "what": "electricity at 4x its normal from 09:00 to 17:00: the day is far above the previous 8 same weekdays",
     },
+    "energy_spikes_repeated": {
+        "school": "SH-U01", "hours": (9, 16), "factor": 4.0,
+        "spikes": {"SH-U01-C1-OFF1-EL": 13, "SH-U01-C2-LIB1-EL": 16, "SH-U01-C1-SPO1-EL": 20,
+                   "SH-U01-C2-OFF1-EL": 24},
+        "what": "four more buildings of the same school, each on its own day (meter -> days before end), like "
+                "energy_spike: with it 5 anomalous meter-days in the last 30 days, red (more than 3)",
+    },
     "water_leak": {
         "school": "BJ-U01", "meter_id": "BJ-U01-C1-DOR1-WA", "start_days_before_end": 19, "share_of_mean": 0.4,
         "what": "constant extra flow (40 % of the meter's normal mean hourly flow) from 19 days before end: "
@@ -104,7 +118,13 @@ INCIDENTS: dict[str, dict] = {
     },
     "meter_gap": {
         "school": "SH-U01", "days_before_end": 9,
-        "what": "no meter readings at all for any meter of the school on that day",
+        "what": "no meter readings at all for any meter of the school on that day: data completeness over the last "
+                "30 days 29/30 = 96.7 %, amber",
+    },
+    "meter_outage": {
+        "school": "SH-K01", "days_before_end": 20, "days": 2,
+        "what": "no meter readings at all for any meter of the school on two days in a row (days_before_end 20 and "
+                "21, a data-collector outage): data completeness over the last 30 days 28/30 = 93.3 %, red (< 95 %)",
     },
     "meter_coverage_gap": {
         "school": "SH-U01", "facility_id": "SH-U01-C2-SPO1",
@@ -478,6 +498,19 @@ def _meters(spec: SchoolSpec, fac: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
+def _spike_days(school_id: str) -> list[dict]:
+    """The planted spikes of a school (energy_spike, energy_spikes_repeated): meter_id, days_before_end, hours,
+    factor."""
+    one, more = INCIDENTS["energy_spike"], INCIDENTS["energy_spikes_repeated"]
+    out = []
+    if one["school"] == school_id:
+        out.append({k: one[k] for k in ("meter_id", "days_before_end", "hours", "factor")})
+    if more["school"] == school_id:
+        out.extend({"meter_id": meter, "days_before_end": days, "hours": more["hours"], "factor": more["factor"]}
+                   for meter, days in more["spikes"].items())
+    return out
+
+
 def _energy(spec: SchoolSpec, seed: int, fac: pd.DataFrame, meters: pd.DataFrame, cal: pd.DataFrame,
             canteen_activity: dict[str, np.ndarray], canteen_covers: dict[str, np.ndarray], temp: np.ndarray,
             start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -554,8 +587,7 @@ def _energy(spec: SchoolSpec, seed: int, fac: pd.DataFrame, meters: pd.DataFrame
     all_values = np.concatenate([values, sub_values]) if len(subs) else values
 
     # Incidents on the hourly array (days counted back from the end).
-    spike = INCIDENTS["energy_spike"]
-    if spec.school_id == spike["school"]:
+    for spike in _spike_days(spec.school_id):
         day = n_days - 1 - spike["days_before_end"]
         pos = np.flatnonzero(ids == spike["meter_id"])
         if day >= 0 and len(pos):
@@ -579,9 +611,11 @@ def _energy(spec: SchoolSpec, seed: int, fac: pd.DataFrame, meters: pd.DataFrame
     n_all = len(ids)
     hours = (np.arange(n_days * 24, dtype="timedelta64[h]") + np.datetime64(start.isoformat(), "h"))
     keep_day = np.ones(n_days, dtype=bool)
-    gap = INCIDENTS["meter_gap"]
-    if spec.school_id == gap["school"] and n_days - 1 - gap["days_before_end"] >= 0:
-        keep_day[n_days - 1 - gap["days_before_end"]] = False
+    for gap in (INCIDENTS["meter_gap"], INCIDENTS["meter_outage"]):
+        if spec.school_id == gap["school"]:
+            for k in range(gap.get("days", 1)):   # days_before_end and the days before it
+                if n_days - 1 - gap["days_before_end"] - k >= 0:
+                    keep_day[n_days - 1 - gap["days_before_end"] - k] = False
     keep_hours = np.repeat(keep_day, 24)
     hours = hours[keep_hours]
     flat = all_values.reshape(n_all, n_days * 24)[:, keep_hours]
@@ -739,11 +773,12 @@ def _cold_chain(spec: SchoolSpec, canteens: pd.DataFrame, meals: pd.DataFrame, s
                 day = n_days - 1 - inc["days_before_end"]
                 if day < 0:
                     continue
-                hh, mi = map(int, inc["start"].split(":"))
-                first = day * 144 + hh * 6 + mi // 10
-                lo, hi = inc["temp_c"]
-                temp[first:first + inc["readings"]] = np.linspace(lo + 0.2, hi - 0.2, inc["readings"])[
-                    rng.permutation(inc["readings"])]
+                for at in inc.get("starts") or (inc["start"],):
+                    hh, mi = map(int, at.split(":"))
+                    first = day * 144 + hh * 6 + mi // 10
+                    lo, hi = inc["temp_c"]
+                    temp[first:first + inc["readings"]] = np.linspace(lo + 0.2, hi - 0.2, inc["readings"])[
+                        rng.permutation(inc["readings"])]
             keep = np.ones(slots, dtype=bool)
             off = INCIDENTS["cold_chain_device_offline"]
             if device == off["device_id"]:
@@ -1045,7 +1080,10 @@ def _maturity(specs: list[SchoolSpec], seed: int, start: dt.date, end: dt.date) 
             spec.school_id, rng.uniform(62.0, 72.0))
         for y in range(start.year, end.year + 1):
             year_level = level - 5.0 * (end.year - y)
-            on = max(dt.date(y, 1, 1), min(dt.date(y, 11, 20), end - dt.timedelta(days=3)))
+            # each year's round a few days before the data's end date in that year: the latest round is always
+            # known at the end, and last year's round at the same date a year earlier (year on year)
+            last = end - dt.timedelta(days=3)
+            on = dt.date(y, last.month, min(last.day, 28 if last.month == 2 else last.day))
             for k, (dim, ind) in enumerate(indicators):
                 mean = 22.0 if (spec.school_id == prof["strategy_floor"] and dim == "strategy") else year_level
                 score = float(np.clip(round(mean + rng.normal(0, 5.0)), 0, 100))

@@ -121,7 +121,8 @@ def children(indicator_id: str, scope: Scope, period: Period) -> tuple[str | Non
         level = None
     if level is None:
         return None, []
-    results = registry.breakdown(indicator_id, scope, period, level)
+    # Rows without a place (work orders and survey answers that name no facility) have no child to drill into.
+    results = [r for r in registry.breakdown(indicator_id, scope, period, level) if r.key is not None]
     rank = {"red": 0, "amber": 1, "green": 2, "none": 3, "suppressed": 4, "nodata": 5}
     reverse = ind.direction == "higher"
     results.sort(key=lambda r: (rank.get(r.status, 9), (r.value if r.value is not None else 0) * (1 if reverse else -1)))

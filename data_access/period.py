@@ -66,6 +66,33 @@ def parse_date(value: str, name: str) -> dt.date:
         ) from None
 
 
+# Dates accepted from URLs and API parameters. Nothing in a warehouse predates 2000, and a period may reach at most
+# one year past today (plans, quotas); beyond these bounds the comparison periods (previous, same dates last year)
+# and the day after the period would leave the calendar, so such dates are refused with a message instead.
+MIN_DATE = dt.date(2000, 1, 1)
+
+
+def max_date(today: dt.date | None = None) -> dt.date:
+    """The latest date a request may name: today plus one year (29 February maps to 28 February)."""
+    today = today or get_config().today()
+    try:
+        return today.replace(year=today.year + 1)
+    except ValueError:
+        return today.replace(year=today.year + 1, day=28)
+
+
+def check_date_bounds(value: dt.date, name: str, today: dt.date | None = None) -> dt.date:
+    """``value`` when it lies within [MIN_DATE, max_date(today)]; otherwise an InputError naming the bounds."""
+    latest = max_date(today)
+    if not MIN_DATE <= value <= latest:
+        raise InputError(
+            f"参数 {name} 超出可查询范围：{value.isoformat()}（应在 {MIN_DATE.isoformat()} 至 {latest.isoformat()} 之间）",
+            f"parameter {name} is out of range: {value.isoformat()} "
+            f"(expected between {MIN_DATE.isoformat()} and {latest.isoformat()})",
+        )
+    return value
+
+
 def default_period(today: dt.date | None = None) -> Period:
     cfg = get_config()
     today = today or cfg.today()
@@ -79,8 +106,10 @@ def period_from_params(start: str | None, end: str | None) -> Period:
     base = default_period()
     if not start and not end:
         return base
-    e = parse_date(end, "to") if end else base.end
-    s = parse_date(start, "from") if start else e - dt.timedelta(days=cfg.default_period_days - 1)
+    today = cfg.today()
+    e = check_date_bounds(parse_date(end, "to"), "to", today) if end else base.end
+    s = (check_date_bounds(parse_date(start, "from"), "from", today) if start
+         else e - dt.timedelta(days=cfg.default_period_days - 1))
     period = Period(s, e)
     if period.days > cfg.max_period_days:
         raise InputError(

@@ -139,13 +139,16 @@ def test_injected_incidents_are_on_screen(cockpit):
     for ref in INCIDENTS["certificates_expired"]["staff_refs"]:
         row = driver.find_element(By.CSS_SELECTOR, f"#dining-certs-table tr[data-ref='{ref}']")
         assert row.get_attribute("data-expired") == "1"
-    # the excursions (chilled 60 min, frozen 130 min) but not the 20-minute blip
+    # the excursions (chilled 60 min, frozen 130 min, three of 40 min on one device) but not the 20-minute blip
     rows = driver.find_elements(By.CSS_SELECTOR, "#dining-excursions tr[data-device]")
-    seen = {(r.get_attribute("data-device"), r.get_attribute("data-minutes")) for r in rows}
-    assert seen == {(INCIDENTS["cold_chain_excursion"]["device_id"], "60"),
-                    (INCIDENTS["cold_chain_frozen_excursion"]["device_id"], "130")}
+    seen = [(r.get_attribute("data-device"), r.get_attribute("data-minutes")) for r in rows]
+    repeated = INCIDENTS["cold_chain_repeated_excursions"]["device_id"]
+    assert sorted(seen) == sorted([(INCIDENTS["cold_chain_excursion"]["device_id"], "60"),
+                                   (INCIDENTS["cold_chain_frozen_excursion"]["device_id"], "130"),
+                                   *[(repeated, "40")] * 3])
+    # three excursions of one device in one ISO week: red (0 green / 1-2 amber / >= 3 red)
     assert driver.find_element(By.CSS_SELECTOR, "#tile-dining-cold_chain_excursions").get_attribute(
-        "data-status") == "amber"
+        "data-status") == "red"
 
     # at the school: the excursion's device curve with its red excursion span
     open_dining(cockpit, "school=SH-U01&" + PERIOD)

@@ -77,6 +77,9 @@ def test_alerts_list_shows_injected_incidents_with_links(cockpit):
     keys = {(r.get_attribute("data-indicator"), r.get_attribute("data-key")) for r in rows}
     assert ("dining.hazards_overdue", "BJ-U01-C1-CAN1") in keys
     assert ("service.csi", "SH-V01") in keys
+    # the incidents planted to reach red (demo INCIDENTS): repeated excursions, spikes, two days without readings
+    assert ("dining.cold_chain_excursions", "SH-V01-C1-CAN1") in keys
+    assert ("energy.anomalies", "SH-U01") in keys and ("energy.data_completeness", "SH-K01") in keys
     row = next(r for r in rows if r.get_attribute("data-key") == "SH-V01")
     click(cockpit, row.find_element(By.TAG_NAME, "a"))
     cockpit.wait_for_text_to_equal("#scope-current", _name(cockpit, "school", "SH-V01"), timeout=30)

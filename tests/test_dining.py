@@ -172,12 +172,44 @@ class TestHandBuilt:
         assert ev("dining.accompany_meal", school="S2").status == "nodata"
 
 
+    def test_k12_only_check_stays_k12_only_when_configured_per_day(self):
+        from data_access import cache
+        from data_access.config import override, set_config
+
+        cfg = get_config()
+        override(dining={**cfg.dining, "per_meal_checks": ["sample_retention", "tableware_disinfection"],
+                         "per_day_checks": [*cfg.dining["per_day_checks"], "accompany_meal"]})
+        cache.clear()
+        try:
+            # once per service day, at the k12 school only: S1-CAN1 2 and 3 March, S1-CAN2 2 March -> 3 due; the
+            # only accompany_meal row is written for lunch, not for the day, so none is ok. S2 (a university)
+            # served on 2 March, but nothing is due there.
+            res = ev("dining.accompany_meal", school="S1")
+            assert (res.num, res.den) == (0, 3)
+            res = ev("dining.accompany_meal", school="S2")
+            assert (res.value, res.status) == (None, "nodata")
+            assert (ev("dining.accompany_meal").num, ev("dining.accompany_meal").den) == (0, 3)
+        finally:
+            set_config(cfg)
+            cache.clear()
+
+
     def test_school_without_canteen_has_no_figure_and_the_panel_knows(self):
         for ind in ("dining.sample_retention", "dining.cold_chain_excursions", "dining.inspection",
-                    "dining.cold_chain"):
+                    "dining.cold_chain", "dining.hazards_overdue", "dining.certificates_expiring"):
             res = ev(ind, school="S3")
             assert res.value is None and res.status == "nodata", ind
         assert dining.canteens(scope(school="S3")).empty
+        # one level down the counts list every school with a canteen (hazards S1: H3 overdue; S2: H5, closed
+        # only on the state date; certificates S1: R1 expired + R2, R3 expiring = 3, S2: R5 valid -> 0) and
+        # leave S3 out rather than show it as a green 0
+        for ind, expected in (("dining.hazards_overdue", {"S1": 1, "S2": 1}),
+                              ("dining.certificates_expiring", {"S1": 3, "S2": 0})):
+            rows = registry.breakdown(ind, scope(), PERIOD, "school")
+            assert {r.key: r.value for r in rows} == expected, ind
+        # a canteen without any hazard is a real 0 (S1-CAN1: H1, H2 closed, H6 found after the period)
+        res = ev("dining.hazards_overdue", facility="S1-CAN1")
+        assert (res.value, res.status) == (0, "green")
 
 
     # --- excursions -----------------------------------------------------------------------------------------------
@@ -290,6 +322,28 @@ class TestHandBuilt:
         res = ev("dining.certificates_expiring", school="S1")
         assert (res.extra["expired"], res.extra["expiring"], res.status) == (1, 2, "red")
         assert set(frame.columns) == {"staff_ref", "facility_id", "valid_until", "expired", "days_left"}   # no names
+
+
+    def test_certificate_warning_days_come_from_config_to_the_tile(self):
+        from components.tiles import kpi_tile
+        from data_access import cache
+        from data_access.config import override, set_config
+
+        cfg = get_config()
+        override(dining={**cfg.dining, "certificate_warning_days": 60})
+        cache.clear()
+        try:
+            # state date 16 March + 60 days = 15 May: R2 (16 March), R3 (14 April) and R4 (15 April) expiring,
+            # R1 expired
+            res = ev("dining.certificates_expiring", school="S1")
+            assert (res.extra["expired"], res.extra["expiring"], res.extra["warning_days"]) == (1, 3, 60)
+            ind = registry.get("dining.certificates_expiring")
+            assert "60天内到期 3" in _text(kpi_tile(ind, res, None, {}, "zh"))
+            assert "expiring in 60 d 3" in _text(kpi_tile(ind, res, None, {}, "en"))
+            assert "30" not in _text(kpi_tile(ind, res, None, {}, "zh"))
+        finally:
+            set_config(cfg)
+            cache.clear()
 
 
     @pytest.mark.parametrize("params, value, status", [
@@ -485,6 +539,18 @@ def test_demo_planted_excursions_and_not_the_blip():
     assert all(r.start_ts.date() != END - dt.timedelta(days=blip["days_before_end"]) for r in runs.itertuples())
 
 
+def test_demo_repeated_excursions_make_one_device_week_red():
+    inc = INCIDENTS["cold_chain_repeated_excursions"]
+    canteen = inc["device_id"].rsplit("-", 1)[0]
+    runs = dining.excursions(scope(facility=canteen), DEMO)
+    day = END - dt.timedelta(days=inc["days_before_end"])
+    # 4 readings out from 06:00, 12:00 and 18:00, each back in range 40 minutes after its start
+    got = [(r.device_id, str(r.start_ts), r.minutes) for r in runs.itertuples()]
+    assert got == [(inc["device_id"], f"{day} {at}:00", 40.0) for at in inc["starts"]]
+    res = registry.evaluate("dining.cold_chain_excursions", scope(facility=canteen), DEMO)
+    assert (res.value, res.extra["worst"], res.status) == (3, 3, "red")
+
+
 @pytest.mark.parametrize("params", DEMO_LEVELS)
 def test_demo_latest_inspection(raw, params):
     at = pd.Timestamp(DEMO.end + dt.timedelta(days=1))
@@ -645,3 +711,25 @@ def test_temperature_curve_breaks_at_silences():
     fig = temperature_figure(ts, [65, 58, 61, 66], [65, 58, 61, 66], (60.0, None), [], "zh")
     assert list(fig.data[0].y) == [65, 58, 61, None, 66]
     assert len(fig.layout.shapes) == 2      # the band and its lower edge
+
+
+def test_tiles_hazard_and_certificate_detail_lines():
+    from components.tiles import kpi_tile
+    from data_access.registry import Result
+
+    hazards = registry.get("dining.hazards_overdue")
+    # overdue hazards none of them high: no red "high severity" line (the count would be 0)
+    text = _text(kpi_tile(hazards, Result(hazards.id, 2, "amber", extra={"high": 0}), None, {}, "zh"))
+    assert "高风险" not in text and "告警" not in text
+    text = _text(kpi_tile(hazards, Result(hazards.id, 2, "red", extra={"high": 1}), None, {}, "zh"))
+    assert "其中高风险 1 个" in text
+    assert "high severity: 1" in _text(kpi_tile(hazards, Result(hazards.id, 2, "red", extra={"high": 1}),
+                                                 None, {}, "en"))
+    certs = registry.get("dining.certificates_expiring")
+    res = Result(certs.id, 3, "red", extra={"expired": 1, "expiring": 2, "warning_days": 45})
+    assert "已过期 1 · 45天内到期 2" in _text(kpi_tile(certs, res, None, {}, "zh"))
+    # a window passed in explicitly wins over the result's
+    assert "expiring in 14 d 2" in _text(kpi_tile(certs, res, None, {}, "en", warning_days=14))
+    # without any window known the line still gives the counts, without inventing a number of days
+    bare = Result(certs.id, 3, "red", extra={"expired": 1, "expiring": 2})
+    assert "即将到期 2" in _text(kpi_tile(certs, bare, None, {}, "zh"))

@@ -126,8 +126,9 @@ def test_school_without_canteen_has_no_dining_figure(tmp_path):
                         extra_facilities=(("S9-T1", "S9", "teaching", 5000.0),))
     url = write_warehouse(tmp_path / "w.duckdb", frames)
     with use_warehouse(url, today=TODAY):
-        res = value("dining.sample_retention", school="S9")
-        assert res.value is None and res.status == "nodata"
+        for ind in ("dining.sample_retention", "dining.hazards_overdue", "dining.certificates_expiring"):
+            res = value(ind, school="S9")
+            assert res.value is None and res.status == "nodata", ind
 
 
 # --- service ------------------------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ def test_breakdown_of_a_chosen_indicator(overview):
     ({"from": "2026-02-30"}, "不是有效日期"),
     ({"school": "NOPE"}, "未找到学校"),
     ({"facility": "SH-U01-C1-CAN1", "school": "SH-V01", "lang": "en"}, "does not contain"),
+    ({"from": "0001-01-01", "to": "0001-01-31"}, "超出可查询范围"),
+    ({"from": "9999-12-01", "to": "9999-12-31", "lang": "en"}, "out of range"),
 ])
 def test_bad_url_shows_a_message(overview, params, message):
     content = overview.render(params)
@@ -58,3 +60,15 @@ def test_unreachable_warehouse_shows_a_banner(overview, tmp_path):
     with use_warehouse(f"duckdb:///{tmp_path / 'gone.duckdb'}"):
         content = overview.render({})
     assert "warehouse-banner" in _find_ids(content)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"from": "0001-01-01", "to": "0001-01-31", "school": "SH-U01"}, "超出可查询范围"),
+    ({"from": "9999-12-01", "to": "9999-12-31", "lang": "en"}, "out of range"),
+])
+def test_dining_page_refuses_dates_out_of_range(overview, params, message):
+    from pages import dining
+
+    content = dining.render(params)
+    assert "input-error" in _find_ids(content)
+    assert message in _text(content)
