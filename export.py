@@ -30,6 +30,7 @@ from components.i18n import register, t
 from data_access.config import PROJECT_DIR, get_config
 from data_access.engine import WarehouseUnavailable
 from data_access.errors import InputError, ScopeDenied
+from data_access.request import audit_request
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +175,30 @@ def render_pdf(page_html: str, head: str, foot: str, timeout_s: float | None = N
 
 # --- default reports of the domain panels -----------------------------------------------------------------------
 
+def _domain_indicators(domain: str, scope):
+    """The domain's indicators at the scope, and those that also exist one level down (the breakdown's)."""
+    from data_access import registry
+
+    inds = [i for i in registry.all_indicators() if i.domain == domain and scope.level in i.levels]
+    level = scope.child_level
+    return inds, ([i for i in inds if level in i.levels] if level else [])
+
+
+def domain_csv_sections(domain: str, scope, lang: str) -> list[tuple[str, str]]:
+    """(key, title) of every table of a panel's default export at a scope, in report order: what the panel's CSV
+    menu lists (the same conditions as ``domain_report``; no query)."""
+    from data_access import overview, registry
+
+    _inds, below = _domain_indicators(domain, scope)
+    out = [("indicators", t("ex.indicators", lang))]
+    if below:
+        out.append(("breakdown", t("ex.breakdown", lang, level=t(f"level.{scope.child_level}", lang))))
+    out.append(("alerts", t("ex.alerts", lang)))
+    if overview.TREND.get(domain):
+        out.append(("trend", t("ex.trend", lang, name=registry.get(overview.TREND[domain]).name(lang))))
+    return out
+
+
 def domain_report(domain: str):
     """A panel's default export (until the panel registers its own): every indicator of the domain for the scope
     and period (value, status, previous period, change, n, data as of, definition), the same one level down,
@@ -194,12 +219,11 @@ def domain_report(domain: str):
         cfg = get_config()
         req = parse_request(params, default_lang=cfg.default_language)
         scope, period, lang, min_n = req.scope, req.period, req.lang, cfg.min_group_size
-        inds = [i for i in registry.all_indicators() if i.domain == domain and scope.level in i.levels]
+        inds, below = _domain_indicators(domain, scope)
         tiles = [(registry.tile(i.id, scope, period), meta.as_of(scope, i.tables)) for i in inds]
         name = t(f"ex.domain.{domain}", lang)
         sections = [tiles_section("indicators", t("ex.indicators", lang), tiles, lang, min_n, fmt_datetime)]
         level = scope.child_level
-        below = [i for i in inds if level in i.levels] if level else []
         if below:
             by_key: dict[str, dict] = {}
             for ind in below:
@@ -289,6 +313,13 @@ def _attachment(body: bytes, name: str, fmt: str) -> Response:
 def _guarded(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        # Every download is on record (issue 10: exports are audited), refused ones with their status.
+        response = answer(*args, **kwargs)
+        audit_request("export", "ok" if response.status_code < 400 else str(response.status_code),
+                      request.full_path[:300])
+        return response
+
+    def answer(*args, **kwargs):
         lang = _lang()
         try:
             return fn(*args, **kwargs)

@@ -20,9 +20,30 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     scale: function () {
       return Math.max(0.5, Math.min(4, window.innerWidth / 1920));
     },
+    // The periodic full reload first asks the server for the page: a reload while the server is unreachable would
+    // leave the browser's error page, with nothing left to retry. Only a 2xx answer reloads; anything else (no
+    // answer, a 502 from a proxy, a 503) keeps the running screen and asks again after retryMs.
+    retryMs: 60000,
     reload: function (n) {
-      if (n) { window.location.reload(); }
+      if (n) { window.dash_clientside.screen.reloadWhenReachable(); }
       return false;
+    },
+    reloadWhenReachable: function () {
+      var self = window.dash_clientside.screen;
+      if (self.pending) { return; }          // one attempt (or its retry) at a time
+      self.pending = true;
+      var retry = function () { setTimeout(function () { self.pending = false; self.reloadWhenReachable(); },
+                                           self.retryMs); };
+      var attempt;
+      try {
+        attempt = window.fetch(window.location.href, {cache: 'no-store', credentials: 'same-origin'});
+      } catch (e) {
+        retry();
+        return;
+      }
+      attempt.then(function (r) {
+        if (r && r.ok) { window.location.reload(); } else { retry(); }
+      }, retry);
     }
   }
 });

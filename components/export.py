@@ -132,6 +132,21 @@ def safe_name(text: str) -> str:
 
 # --- formatting ---------------------------------------------------------------------------------------------
 
+# Text that a spreadsheet would read as a formula (=, +, -, @; a tab or a carriage return in front hides it):
+# user text (a note, an owner) must stay text. Excel cells get the explicit string type; CSV cells a leading
+# apostrophe, which spreadsheets read as "text follows" (OWASP "CSV injection"). Numbers are never touched.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_like(v) -> bool:
+    return isinstance(v, str) and v.startswith(FORMULA_START)
+
+
+def csv_text(v):
+    """A CSV cell value: formula-like text behind an apostrophe; anything else unchanged."""
+    return "'" + v if formula_like(v) else v
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
 
@@ -303,14 +318,14 @@ def excel_bytes(report: Report) -> bytes:
     ws = wb.active
     used: set[str] = set()
     ws.title = _sheet_title(t("ex.cover", report.lang), used)
-    ws.cell(1, 1, report.title).font = Font(bold=True, size=14)
+    _put(ws, 1, 1, report.title).font = Font(bold=True, size=14)
     r = 3
     for label, value in report.meta:
-        ws.cell(r, 1, label).font = bold
-        ws.cell(r, 2, value)
+        _put(ws, r, 1, label).font = bold
+        _put(ws, r, 2, value)
         r += 1
     r += 1
-    ws.cell(r, 1, t("ex.sections", report.lang)).font = bold
+    _put(ws, r, 1, t("ex.sections", report.lang)).font = bold
     names = {}
     for s in report.sections:
         if s.table is not None:
@@ -320,8 +335,8 @@ def excel_bytes(report: Report) -> bytes:
     for s in report.sections:
         if s.key in names:
             r += 1
-            ws.cell(r, 1, names[s.key])
-            ws.cell(r, 2, s.title)
+            _put(ws, r, 1, names[s.key])
+            _put(ws, r, 2, s.title)
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 90
 
@@ -333,14 +348,14 @@ def excel_bytes(report: Report) -> bytes:
         columns = [str(c) for c in table.columns]
         widths = [_width(c) for c in columns]
         for j, col in enumerate(columns, start=1):
-            cell = sheet.cell(1, j, col)
+            cell = _put(sheet, 1, j, col)
             cell.font = bold
             cell.fill = head_fill
             cell.alignment = Alignment(wrap_text=True, vertical="top")
         for i, values in enumerate(table.itertuples(index=False)):
             for j, v in enumerate(values, start=1):
                 v = _plain(v)
-                cell = sheet.cell(i + 2, j, v)
+                cell = _put(sheet, i + 2, j, v)
                 if _is_number(v):
                     cell.number_format = _number_format(_decimals_for(s, i, columns[j - 1]))
                 elif isinstance(v, dt.datetime):
@@ -357,11 +372,25 @@ def excel_bytes(report: Report) -> bytes:
             sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(table) + 1}"
         row = len(table) + 3
         for line in s.text:
-            sheet.cell(row, 1, line)
+            _put(sheet, row, 1, line)
             row += 1
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def _put(sheet, row: int, column: int, value):
+    """sheet.cell(row, column, value), formula-like text kept as a string (openpyxl would make a str starting
+    with "=" a live formula); control characters a worksheet cannot hold (a vertical tab pasted into a note)
+    are dropped rather than failing the whole workbook."""
+    if isinstance(value, str):
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    cell = sheet.cell(row, column, value)
+    if formula_like(value):
+        cell.data_type = "s"
+    return cell
 
 
 # --- CSV ----------------------------------------------------------------------------------------------------
@@ -371,8 +400,11 @@ def csv_bytes(section: Section) -> bytes:
     table = section.table if section.table is not None else pd.DataFrame()
     frame = table.copy()
     for col in frame.columns:
-        frame[col] = [fmt_cell(v) if isinstance(_plain(v), (dt.date, dt.datetime)) else _plain(v) for v in frame[col]]
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
+        frame[col] = [fmt_cell(v) if isinstance(_plain(v), (dt.date, dt.datetime)) else csv_text(_plain(v))
+                      for v in frame[col]]
+    frame.columns = [csv_text(str(c)) for c in frame.columns]
+    # CRLF rows (RFC 4180): a field holding a line break or a lone carriage return (a note) is then quoted
+    return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 # --- print --------------------------------------------------------------------------------------------------

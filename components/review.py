@@ -27,7 +27,15 @@ register({
     "rv.tw": ("第 {n} 教学周", "Teaching week {n}"),
     "rv.tw.of": ("（{of} 所学校中 {k} 所）", " ({k} of {of} schools)"),
     "rv.tw.none": ("非教学周", "Not a teaching week"),
-    "rv.in_progress": ("本周尚未结束，数据截至昨天。", "This week has not ended; data up to yesterday."),
+    "rv.in_progress": ("本周尚未结束：只比较已过去的 {days} 天（{start} 至 {end}），上周、去年同周和上学期同教学周也都只取"
+                       "相同的 {days} 天；数据截至昨天。",
+                       "This week has not ended: only its {days} days so far ({start} – {end}) are compared, each with "
+                       "the same {days} days of last week, last year and last term; data up to yesterday."),
+    "rv.partial": ("进行中 · 前 {days} 天", "in progress · first {days} days"),
+    "rv.changed.partial": ("临时结果：本周尚未结束，按前 {days} 天与上周同期比较，本周结束后可能变化。",
+                           "Provisional: the week has not ended; its first {days} days against the same days of last "
+                           "week. It may change by the end of the week."),
+    "rv.trend.partial": ("最后一点只含本周前 {days} 天。", "The last point holds only this week's first {days} days."),
     "rv.prev": ("‹ 上一周", "‹ Previous week"),
     "rv.next": ("下一周 ›", "Next week ›"),
     "rv.pick": ("选择周次…", "Choose a week…"),
@@ -176,7 +184,17 @@ def _change_class(ind, change) -> str:
 def week_text(review, lang: str) -> str:
     w = review.week
     text = t("rv.week", lang, week=str(w), start=w.start.isoformat(), end=w.end.isoformat())
+    if review.in_progress:
+        text += f" · {t('rv.partial', lang, days=review.days)}"
     return f"{text} · {term_text(review.term, lang)}"
+
+
+def partial_text(review, lang: str) -> str | None:
+    """What a review of a week in progress compares (None for a complete week)."""
+    if not review.in_progress:
+        return None
+    p = review.periods["this"]
+    return t("rv.in_progress", lang, days=review.days, start=p.start.isoformat(), end=p.end.isoformat())
 
 
 def term_text(term, lang: str) -> str:
@@ -241,7 +259,8 @@ def header(review, scope_name: str, crumbs: list, children: list, child_level: s
                   nav], className="d-flex align-items-center flex-wrap gap-2 mt-1"),
     ]
     if review.in_progress:
-        lines.append(dbc.Alert(t("rv.in_progress", lang), color="info", className="py-1 px-2 small mt-2 mb-0"))
+        lines.append(dbc.Alert(partial_text(review, lang), color="warning", className="py-1 px-2 small mt-2 mb-0",
+                               id="review-partial"))
     lines.append(html.Div(export_bar, className="mt-2"))
     return html.Div(lines, className="review-header scope-bar d-block mb-3")
 
@@ -337,7 +356,11 @@ def changes_block(review, domain_names: dict, lang: str, min_n: int, rel_pct: fl
                     **{"data-indicator": m.indicator.id}) for m in review.new_red]
     red_block = (html.Ul(reds, className="list-unstyled mb-0", id="review-new-red") if reds
                  else html.Div(t("rv.new_red.none", lang), className="text-muted small", id="review-new-red"))
+    provisional = (dbc.Alert(t("rv.changed.partial", lang, days=review.days), color="warning",
+                             className="py-1 px-2 small mb-2", id="review-changed-partial")
+                   if review.in_progress else None)
     body = dbc.Row([
+        dbc.Col(provisional, width=12) if provisional else None,
         dbc.Col([html.Div([html.Span(t("rv.moved", lang), className="fw-semibold"), csv_moved],
                           className="mb-1"), moved,
                  html.Div(t("rv.moved.rule", lang, pct=f"{rel_pct:g}"), className="small text-muted")], lg=8),
@@ -419,7 +442,8 @@ def trends_block(review, lang: str, min_n: int, weeks: int) -> dbc.Card:
             body = dcc.Graph(figure=trend_figure(ind, points, review.week.start, lang, min_n),
                              config={"displayModeBar": False}, id=f"review-trend-{domain}", className="review-trend")
         cols.append(dbc.Col(body, lg=4))
-    return _section(t("rv.trends", lang, n=weeks), dbc.Row(cols, className="g-2"), "review-trends")
+    return _section(t("rv.trends", lang, n=weeks), dbc.Row(cols, className="g-2"), "review-trends",
+                    subtitle=t("rv.trend.partial", lang, days=review.days) if review.in_progress else None)
 
 
 def item_status_label(status: str, lang: str) -> str:
@@ -513,9 +537,10 @@ def key_section(review, domain_names: dict, lang: str, min_n: int) -> Section:
     text = (t("rv.tw", lang, n=review.term.number) + " · " + period_text(p.get("last_term"), lang)
             if review.term and p.get("last_term") else t("rv.period.last_term.none", lang))
     change_decimals = [change_decimals_of(row.indicator) for d in DOMAIN_ORDER for row in review.rows.get(d) or []]
+    partial = partial_text(review, lang)
     return Section("indicators", t("rv.key", lang), table, row_decimals=decimals, row_status=status,
                    decimals={c: change_decimals for c in chg.values()},
-                   text=(f"{t('rv.col.last_term', lang)}: {text}",))
+                   text=((partial,) if partial else ()) + (f"{t('rv.col.last_term', lang)}: {text}",))
 
 
 def movement_sections(review, domain_names: dict, lang: str, min_n: int, rel_pct: float) -> list[Section]:
@@ -544,7 +569,8 @@ def movement_sections(review, domain_names: dict, lang: str, min_n: int, rel_pct
                     decimals={t("rv.col.size", lang): 1,
                               t("rv.col.change", lang): [change_decimals_of(m.indicator) for m in review.movements]},
                     row_decimals=decimals, row_status=status,
-                    text=(t("rv.moved.rule", lang, pct=f"{rel_pct:g}"),))
+                    text=((t("rv.changed.partial", lang, days=review.days),) if review.in_progress else ())
+                    + (t("rv.moved.rule", lang, pct=f"{rel_pct:g}"),))
     red_records, red_decimals = [], []
     for m in review.new_red:
         ind = m.indicator
@@ -558,7 +584,8 @@ def movement_sections(review, domain_names: dict, lang: str, min_n: int, rel_pct
     red_cols = [t(k, lang) for k in ("rv.col.domain", "rv.col.indicator", "rv.col.unit", "rv.col.before",
                                      "rv.col.after", "rv.col.status_before")]
     red = Section("new-red", t("rv.new_red", lang), pd.DataFrame(red_records, columns=red_cols),
-                  row_decimals=red_decimals, row_status=["red"] * len(red_records))
+                  row_decimals=red_decimals, row_status=["red"] * len(red_records),
+                  text=(t("rv.changed.partial", lang, days=review.days),) if review.in_progress else ())
     return [moved, red]
 
 
@@ -604,7 +631,8 @@ def trend_sections(review, lang: str, min_n: int) -> list[Section]:
         out.append(Section(f"trend-{domain}", t("rv.trend.sheet", lang, name=ind.name(lang)), table,
                            decimals={value_col: ind.decimals},
                            figure=trend_figure(ind, points, review.week.start, lang, min_n, height=260),
-                           figure_height=260))
+                           figure_height=260,
+                           text=(t("rv.trend.partial", lang, days=review.days),) if review.in_progress else ()))
     return out
 
 

@@ -31,6 +31,10 @@ register({
     "screens.title": ("大屏运行状态", "Wall screens"),
     "screens.none": ("还没有大屏上报心跳。打开下面的示例链接即可开始。", "No screen has reported yet. Open an example link below to start one."),
     "screens.examples": ("示例大屏链接", "Example screen links"),
+    "screens.example_name": ("后勤大屏{n}", "Logistics screen {n}"),
+    "screens.tokens": ("墙上的大屏不登录：用只读大屏令牌打开（python -m data_access.accounts screen-token --school 学校代码），"
+                       "链接加 &token=…", "A wall screen does not log in: open it with a read-only screen token "
+                       "(python -m data_access.accounts screen-token --school ID) by adding &token=… to its link"),
     "screens.col.name": ("大屏", "Screen"),
     "screens.col.views": ("轮播视图", "Views"),
     "screens.col.shown": ("当前视图", "Showing"),
@@ -52,7 +56,38 @@ def age_text(seconds: float, lang: str) -> str:
     return f"{seconds // 86400} 天" if lang == "zh" else f"{seconds // 86400} d"
 
 
-def screen_tile(indicator, tile: dict, lang: str, min_n: int = 10) -> html.Div:
+# Sizes in vw (assets/screen.css): the big number, the unit beside it, the text of a tile without a value, and the
+# inner width of a tile (its content box, with a little slack) per number of grid columns. The value is drawn as
+# large as NUMBER_VW allows and smaller when it would not fit its tile (view_panel knows the columns).
+NUMBER_VW, UNIT_VW, MUTED_VW, MIN_VW = 4.6, 1.6, 2.0, 1.2
+TILE_CONTENT_VW = {3: 27.0, 4: 19.0}
+
+
+def text_em(text: str) -> float:
+    """Estimated width of ``text`` in em of a bold sans-serif (on the wide side: DejaVu Sans Bold, whose digits
+    are 0.7 em; CJK characters are 1 em), so that an estimate that fits really fits."""
+    width = 0.0
+    for ch in text:
+        if ord(ch) >= 0x2E80:
+            width += 1.0
+        elif ch in ",.:;'| ":
+            width += 0.38
+        elif ch in "MW%mw@":
+            width += 1.0
+        else:
+            width += 0.72
+    return width
+
+
+def value_size(text: str, unit: str, columns: int, largest: float = NUMBER_VW) -> float:
+    """The font size (vw) at which ``text`` and its unit fit a tile of a grid with ``columns`` columns."""
+    room = TILE_CONTENT_VW.get(columns, TILE_CONTENT_VW[4])
+    if unit:
+        room -= text_em(unit) * UNIT_VW + 0.4          # the unit and its margin (.st-unit)
+    return round(max(MIN_VW, min(largest, room / max(text_em(text), 0.5))), 2)
+
+
+def screen_tile(indicator, tile: dict, lang: str, min_n: int = 10, columns: int = 3) -> html.Div:
     status = tile["status"]
     value = tile["value"]
     if status == "suppressed":
@@ -66,11 +101,12 @@ def screen_tile(indicator, tile: dict, lang: str, min_n: int = 10) -> html.Div:
                 else fmt_number(value, indicator.decimals, indicator.unit))
         unit = indicator.unit
     as_of = dt.datetime.fromisoformat(tile["as_of"]) if tile.get("as_of") else None
+    size = value_size(text, unit, columns, MUTED_VW if value is None else NUMBER_VW)
     return html.Div([
         html.Div(indicator.name(lang), className="st-name"),
-        html.Div([html.Span(text, className="st-number"), html.Span(unit, className="st-unit")],
-                 className="st-value" + (" st-muted" if value is None else "")
-                 + (" st-long" if len(text) + len(unit) / 2 > 7.5 else ""),
+        html.Div([html.Span(text, className="st-number", style={"fontSize": f"{size}vw"}),
+                  html.Span(unit, className="st-unit")],
+                 className="st-value" + (" st-muted" if value is None else ""),
                  **{"data-value": "" if value is None else repr(value)}),
         html.Div([
             html.Span([html.Span(STATUS_SHAPES.get(status, "?"), className="st-shape"), " ",
@@ -97,7 +133,8 @@ def trend_figure(x, y, unit: str, dark: bool, scale: float = 1.0) -> go.Figure:
 def view_panel(view: str, tiles: list, trend: dict | None, trend_indicator, lang: str, active: bool,
                dark: bool, min_n: int = 10, scale: float = 1.0) -> html.Div:
     """tiles: [(Indicator, tile dict)]."""
-    children = [html.Div([screen_tile(ind, tile, lang, min_n) for ind, tile in tiles],
+    columns = 4 if len(tiles) in (4, 8) else 3        # assets/screen.css: .screen-grid-N
+    children = [html.Div([screen_tile(ind, tile, lang, min_n, columns) for ind, tile in tiles],
                          className=f"screen-grid screen-grid-{len(tiles)}")]
     if trend and trend_indicator is not None and any(v is not None for v in trend["y"]):
         children.append(html.Div([

@@ -57,8 +57,35 @@ def _file_id(path: str | None) -> tuple | None:
     return (st.st_ino, st.st_mtime_ns)
 
 
-def make_engine(url: str, *, read_only: bool) -> Engine:
-    """Create an engine with the options each backend needs."""
+def timeout_args(url: str, connect_s: int | None, statement_s: int | None) -> dict:
+    """Driver connect arguments that bound how long connecting and one statement may take on a server database
+    (none for DuckDB and SQLite, nor for drivers not known here); a setting given in the URL's query wins.
+
+    PostgreSQL (psycopg, psycopg2): libpq ``connect_timeout``, ``statement_timeout`` through ``options`` and TCP
+    keepalives (a peer that vanished is noticed in about a minute). MySQL/MariaDB (pymysql, mysqlclient):
+    ``connect_timeout`` and the socket's ``read_timeout`` / ``write_timeout``."""
+    u = make_url(url)
+    backend, driver = u.get_backend_name(), u.get_driver_name()
+    args: dict = {}
+    if backend == "postgresql" and driver in ("psycopg", "psycopg2"):
+        if connect_s:
+            args["connect_timeout"] = int(connect_s)
+        if statement_s:
+            args["options"] = f"-c statement_timeout={int(statement_s) * 1000}"
+        args.update(keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
+    elif backend == "mysql" and driver in ("pymysql", "mysqldb"):
+        if connect_s:
+            args["connect_timeout"] = int(connect_s)
+        if statement_s:
+            args["read_timeout"] = int(statement_s)
+            args["write_timeout"] = int(statement_s)
+    return {k: v for k, v in args.items() if k not in u.query}
+
+
+def make_engine(url: str, *, read_only: bool, statement_timeout_s: int | None = None) -> Engine:
+    """Create an engine with the options each backend needs. On a server database connecting gives up after
+    ``warehouse.connect_timeout_s``; ``statement_timeout_s`` (the cockpit's read engine passes the configured
+    one; loaders and builders none) cancels a longer statement."""
     u = make_url(url)
     backend = u.get_backend_name()
     kwargs: dict = {"pool_pre_ping": backend not in ("duckdb", "sqlite")}
@@ -70,6 +97,9 @@ def make_engine(url: str, *, read_only: bool) -> Engine:
             kwargs["connect_args"] = {"read_only": True}
     elif backend == "mysql":
         kwargs["pool_recycle"] = 3600
+    timeouts = timeout_args(url, get_config().warehouse_connect_timeout_s, statement_timeout_s)
+    if timeouts:
+        kwargs["connect_args"] = {**kwargs.get("connect_args", {}), **timeouts}
     return sa.create_engine(url, **kwargs)
 
 
@@ -91,7 +121,8 @@ def warehouse_engine() -> Engine:
         if held is not None:
             logger.info("warehouse changed (%s), reconnecting", "new file" if held.url == cfg.warehouse_url else "new url")
             held.engine.dispose()
-        engine = make_engine(cfg.warehouse_url, read_only=cfg.warehouse_read_only)
+        engine = make_engine(cfg.warehouse_url, read_only=cfg.warehouse_read_only,
+                             statement_timeout_s=cfg.warehouse_statement_timeout_s)
         _held = _Held(cfg.warehouse_url, engine, file_id, now)
         return engine
 

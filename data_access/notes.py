@@ -135,7 +135,7 @@ class Item:
     updated_at: dt.datetime
     updated_by: str
     carried: bool = False  # written in an earlier week than the one reviewed
-    overdue: bool = False  # open, with a due date before the reviewed week's end
+    overdue: bool = False  # open, due before the reviewed week's last day (in a week in progress: before today)
 
     @property
     def closed(self) -> bool:
@@ -289,14 +289,22 @@ def _covers(schools: set[str], region: str | None) -> bool:
     return set(wanted) <= schools
 
 
-def items_for(scope: Scope, week: str, week_end: dt.date | None = None) -> list[Item]:
+def items_for(scope: Scope, week: str, week_end: dt.date | None = None, today: dt.date | None = None) -> list[Item]:
     """The items a scope's review of ``week`` shows: written in that week or before, at the scope or inside it,
-    and not closed before that week. Open items first (overdue first), then by due date and age."""
+    and not closed before that week. Open items first (overdue first), then by due date and age.
+
+    An open item is overdue when its due date lies before the reviewed week's last day — due on that day is not
+    overdue yet — and, in a week still in progress, before today (due tomorrow is not overdue today)."""
     week = _check_week(week)
     if week_end is None:
         from .review import IsoWeek
 
         week_end = IsoWeek.parse(week).end
+    if today is None:
+        from .config import get_config
+
+        today = get_config().today()
+    deadline = min(week_end, today)       # due before this day: overdue
     if not scope.schools:   # default deny: a scope without schools sees nothing
         return []
     t = review_item
@@ -321,7 +329,7 @@ def items_for(scope: Scope, week: str, week_end: dt.date | None = None) -> list[
             owner=r["owner"], due_on=due, status=r["status"], closed_week=r["closed_week"],
             created_at=r["created_at"], created_by=r["created_by"], updated_at=r["updated_at"],
             updated_by=r["updated_by"], carried=r["week"] < week,
-            overdue=r["status"] not in CLOSED and due is not None and due <= week_end))
+            overdue=r["status"] not in CLOSED and due is not None and due < deadline))
     out.sort(key=lambda i: (i.closed, not i.overdue, i.kind != "action", i.due_on or dt.date.max, i.created_at))
     return out
 

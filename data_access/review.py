@@ -287,6 +287,7 @@ class Review:
     as_of: dict
     in_progress: bool                        # the week has not ended yet
     trends: dict[str, tuple[Indicator, list[Result]]] = field(default_factory=dict)
+    days: int = 7                            # days compared: 7, or the days of a week in progress that have passed
 
 
 def review_indicators() -> dict[str, tuple[str, ...]]:
@@ -329,18 +330,34 @@ def periods_for(scope: Scope, week: IsoWeek) -> tuple[dict[str, IsoWeek | None],
     return weeks, term
 
 
+def days_passed(week: IsoWeek, today: dt.date) -> int:
+    """How many of the week's days have passed before ``today`` (data reach yesterday): 7 once the week ended."""
+    return max(0, min(7, (today - week.start).days))
+
+
+def first_days(week: IsoWeek | None, days: int) -> Period | None:
+    """The first ``days`` days of a week (Monday first): a week in progress is compared like for like, its days
+    that have passed against the same weekdays of every other week."""
+    if week is None:
+        return None
+    return Period(week.start, week.start + dt.timedelta(days=days - 1))
+
+
 def _applies(ind: Indicator, scope: Scope) -> bool:
     return scope.level in ind.levels
 
 
 def build(scope: Scope, week: IsoWeek, today: dt.date | None = None, lang: str = "zh",
           with_alerts: bool = True, with_trends: bool = True) -> Review:
-    """The whole review of a scope for an ISO week."""
+    """The whole review of a scope for an ISO week. A week in progress is compared like for like: its days that
+    have passed (Monday to yesterday) against the same weekdays of last week, last year and last term — the
+    movements and alerts too (``Review.days`` < 7, ``in_progress``) — never a part of a week against whole ones."""
     today = today or get_config().today()
     if week.start >= today:
         raise InputError(f"{week} 尚未开始，无法回顾", f"{week} has not begun yet")
     weeks, term = periods_for(scope, week)
-    periods = {k: (w.period if w else None) for k, w in weeks.items()}
+    days = days_passed(week, today)
+    periods = {k: first_days(w, days) for k, w in weeks.items()}
 
     def evaluate(ind_id: str, key: str) -> Result | None:
         p = periods.get(key)
@@ -362,7 +379,7 @@ def build(scope: Scope, week: IsoWeek, today: dt.date | None = None, lang: str =
     alerts = _alert_changes(scope, periods, lang) if with_alerts else []
     trends = _trends(scope, week) if with_trends else {}
     return Review(scope, week, periods, weeks, term, rows, movements, new_red, alerts,
-                  meta.as_of(scope, sorted(tables)), week.end >= today, trends)
+                  meta.as_of(scope, sorted(tables)), week.end >= today, trends, days)
 
 
 def _movements(scope: Scope, periods: dict[str, Period | None]) -> tuple[list[Movement], list[Movement]]:

@@ -13,7 +13,7 @@ from dash import Input, Output, callback, dcc, html
 import data_templates
 from components import data as view
 from components.i18n import t
-from components.page import guarded, scope_bar
+from components.page import cached_view, guarded, scope_bar
 from components.tiles import kpi_tile
 from data_access import inventory, meta, registry
 from data_access.config import get_config
@@ -41,6 +41,7 @@ def layout(**params):
 
 @callback(Output(ids.CONTENT, "children"), Input(ids.REQUEST, "data"))
 @guarded
+@cached_view
 def render(params):
     cfg = get_config()
     req = parse_request(params, default_lang=cfg.default_language)

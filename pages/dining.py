@@ -16,13 +16,13 @@ from components import dining as view
 from components.export import export_bar
 from components.i18n import t
 from components.links import href, scope_params
-from components.page import guarded, scope_bar
+from components.page import cached_view, guarded, scope_bar
 from data_access import dining, meta, registry
 from data_access.config import get_config
 from data_access.dims import scope_nav
 from data_access.period import Period
 from data_access.request import parse_request
-from export import pdf_status
+from export import domain_csv_sections, pdf_status
 
 PATH = "/dining"
 dash.register_page(__name__, path=PATH, name="餐饮安全", name_en="Dining safety", order=1,
@@ -64,6 +64,7 @@ def drill(clicks):
 
 @callback(Output(ids.CONTENT, "children"), Input(ids.REQUEST, "data"))
 @guarded
+@cached_view
 def render(params):
     cfg = get_config()
     req = parse_request(params, default_lang=cfg.default_language)
@@ -71,7 +72,7 @@ def render(params):
     bar = scope_bar(PATH, scope_nav(scope, lang), scope, period, lang, cfg.today())
     bar = html.Div([bar, html.Div(export_bar(  # exports (export.py)
         "dining", scope_params(scope.params(), period, lang), lang, pdf_status(lang),
-        [(k, t(f"ex.{k}", lang)) for k in ("indicators", "alerts")]), className="mt-2")])
+        domain_csv_sections("dining", scope, lang)), className="mt-2")])
     if dining.canteens(scope).empty:
         return [bar, view.empty_scope(lang, facility=scope.level == "facility")]
     keep = scope_params({}, period, lang)   # period and language: what a drill-down link keeps

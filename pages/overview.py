@@ -11,7 +11,7 @@ from components.alerts import alert_table
 from components.export import export_bar, register_report
 from components.i18n import pick, t
 from components.links import href, scope_params
-from components.page import guarded, scope_bar
+from components.page import cached_view, guarded, scope_bar
 from components.tiles import kpi_tile
 from data_access import maturity, overview, registry
 from data_access.config import get_config
@@ -45,6 +45,7 @@ def _panel_exists(domain: str) -> bool:
 
 @callback(Output(ids.CONTENT, "children"), Input(ids.REQUEST, "data"))
 @guarded
+@cached_view
 def render(params):
     cfg = get_config()
     req = parse_request(params, default_lang=cfg.default_language)

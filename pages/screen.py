@@ -6,6 +6,7 @@ warehouse); a full reload every ``reload`` hours keeps long-running screens heal
 """
 from __future__ import annotations
 
+import logging
 import time
 import urllib.parse
 
@@ -22,6 +23,8 @@ from data_access.config import get_config
 from data_access.dims import org_tree
 from data_access.errors import InputError
 from data_access.screen import heartbeat, parse_target, screen_settings, snapshot_for_screen
+
+logger = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/screen", name="大屏", name_en="Screen", nav=False, title="大屏 · 学校后勤")
 
@@ -80,9 +83,20 @@ def _scope_name(params: dict, lang: str) -> str:
 def refresh(_n, scale, params, state):
     if not scale:
         raise PreventUpdate  # the browser reports its size first (figures are drawn to scale)
-    out = _render(params or {}, state or {}, float(scale))
-    # guarded() turns a failure into one message component: show it in the body, never a traceback
-    return out if isinstance(out, tuple) else ([], out, [])
+    try:
+        out = _render(params or {}, state or {}, float(scale))
+    except Exception:   # a screen never shows an error: it keeps what it shows and tries again next interval
+        logger.exception("screen refresh failed; keeping the last render")
+        raise PreventUpdate from None
+    if isinstance(out, tuple):
+        return out
+    # guarded() turned a failure into one message component. A wrong URL (unknown view or place, a scope outside
+    # the token) will not fix itself: say so. Anything else (an internal error, the warehouse) passes: the last
+    # good render stays, marked stale by its age, and the next refresh tries again.
+    if getattr(out, "id", None) == "input-error":
+        return [], out, []
+    logger.warning("screen refresh failed (%s); keeping the last render", getattr(out, "id", type(out).__name__))
+    raise PreventUpdate
 
 
 @guarded
@@ -95,12 +109,21 @@ def _render(params, state, scale=1.0):
     index = int(state.get("index") or 0) % len(target.views)
     screen_id = str(params.get("id") or "")[:64]
     if screen_id:
-        heartbeat(screen_id, str(params.get("name") or screen_id), "/screen?" + urllib.parse.urlencode(params),
-                  target.views, target.views[index], settings["refresh"], snap)
+        # the listed URL never carries the screen's token (the token is a credential)
+        shown = {k: v for k, v in params.items() if k != "token"}
+        try:
+            heartbeat(screen_id, str(params.get("name") or screen_id), "/screen?" + urllib.parse.urlencode(shown),
+                      target.views, target.views[index], settings["refresh"], snap)
+        except Exception as exc:  # the app database (SQLite "database is locked"…): the next refresh reports again
+            logger.warning("screen %s: heartbeat not recorded: %s", screen_id, exc)
     dark = settings["theme"] == "dark"
     now = time.time()
     data = snap.get("data")
-    stale = snap.get("stale_since") is not None
+    # stale when the warehouse failed, and also when nothing refreshed the snapshot for three intervals (the
+    # warm-up stopped): old figures never pass for current ones
+    computed = snap.get("computed_at")
+    stale = snap.get("stale_since") is not None or (
+        data is not None and computed is not None and now - computed > 3 * settings["refresh"])
     if data is None:
         status = t("screen.unavailable" if snap.get("error") else "screen.loading", lang)
     elif stale:

@@ -175,3 +175,25 @@ def test_the_browsers_own_print_of_the_page(cockpit, tmp_path):
     assert "1/" in text.replace(" ", "")                              # page numbers in the margin
     subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "2", str(path),
                     str(SCREENSHOTS / "review-browser-print")], check=True)
+
+
+def test_a_week_in_progress_is_marked(cockpit):
+    """Reviewed on a Thursday, W46 compares its three days with the same three days of the other weeks, and says
+    so above the figures and in "what changed"."""
+    import datetime as dt
+
+    from data_access import config
+
+    before = config.get_config()
+    config.override(today_override=dt.date(2026, 11, 12))
+    try:
+        _wait_for_review(cockpit)
+        assert "前 3 天" in cockpit.find_element("#review-week").text
+        assert "2026-11-09 至 2026-11-11" in cockpit.find_element("#review-partial").text
+        assert "临时结果" in cockpit.find_element("#review-changed-partial").text
+        head = cockpit.find_element("#review-key-table thead").text
+        assert "11-09–11-11" in head and "11-02–11-04" in head                 # like for like: Mon–Wed
+        cockpit.driver.save_screenshot(str(SCREENSHOTS / "review-week-in-progress.png"))
+        assert_no_console_errors(cockpit)
+    finally:
+        config.set_config(before)

@@ -379,3 +379,121 @@ def test_domain_panel_default_export(client, domain):
         assert "按校区" in book.sheetnames
     csv = client.get(f"/export/{domain}/indicators.csv?{query}")
     assert csv.status_code == 200
+
+
+# --- spreadsheet formula injection ----------------------------------------------------------------------------
+
+# Typed text that a spreadsheet would run: each must arrive as the same text, never as a formula
+FORMULAS = ['=HYPERLINK("http://evil.example","点我")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
+
+
+def test_formula_like_text_stays_text_numbers_stay_numbers():
+    import csv
+
+    texts = FORMULAS + ["复查冷链", "3 - 1 = 2"]
+    numbers = [-5.0, -0.25, 0.0, 1.5, 2.0, 3.0, 4.0, 5.0]
+    table = pd.DataFrame({"内容": texts, "负责人": ["=cmd|' /C calc'!A0"] * len(texts), "数值 (%)": numbers})
+    report = ex.Report("x", "=1+1", "zh", (("范围", "@risky"),),
+                       (ex.Section("notes", "纪要", table, text=("-1+1 说明",)),), "x")
+    book = load_workbook(io.BytesIO(ex.excel_bytes(report)))
+    sheet = book["纪要"]
+    for row, text in enumerate(texts, start=2):
+        assert sheet.cell(row, 1).value == text and sheet.cell(row, 1).data_type == "s", text
+        assert sheet.cell(row, 2).value == "=cmd|' /C calc'!A0" and sheet.cell(row, 2).data_type == "s"
+        number = sheet.cell(row, 3)
+        assert number.value == numbers[row - 2] and number.data_type == "n"      # -5 stays the number -5
+    assert sheet.cell(len(texts) + 3, 1).value == "-1+1 说明" and sheet.cell(len(texts) + 3, 1).data_type == "s"
+    cover = book["说明"]
+    assert (cover["A1"].value, cover["A1"].data_type, cover["B3"].value, cover["B3"].data_type) == \
+        ("=1+1", "s", "@risky", "s")
+    formulas = [c.coordinate for ws in book.worksheets for r in ws.iter_rows() for c in r if c.data_type == "f"]
+    assert formulas == []
+    # a control character pasted into a note does not break the workbook (it cannot be stored: dropped)
+    pasted = ex.Report("x", "t", "zh", (), (ex.Section("notes", "纪要", pd.DataFrame({"内容": ["换\x0b封条"]})),), "x")
+    assert load_workbook(io.BytesIO(ex.excel_bytes(pasted)))["纪要"]["A2"].value == "换封条"
+    # CSV: the same texts behind an apostrophe (written out by hand), numbers as they are, every row intact
+    rows = list(csv.reader(io.StringIO(ex.csv_bytes(report.sections[0]).decode("utf-8-sig"), newline="")))
+    assert rows[0] == ["内容", "负责人", "数值 (%)"]
+    assert [r[0] for r in rows[1:]] == ['\'=HYPERLINK("http://evil.example","点我")', "'+1+1", "'-2+3",
+                                        "'@SUM(A1:A9)", "'\t=1+1", "'\r=1+1", "复查冷链", "3 - 1 = 2"]
+    assert {r[1] for r in rows[1:]} == {"'=cmd|' /C calc'!A0"}
+    assert [float(r[2]) for r in rows[1:]] == numbers and rows[1][2] == "-5.0"
+
+
+def test_a_note_typed_as_a_formula_exports_as_text(client):
+    """The path a user's text takes: a note and an owner typed in the review, exported as Excel and CSV."""
+    text, owner = "=HYPERLINK(\"http://evil.example\",\"复核\")", "@后勤处"
+    notes.add_item(scope(school="SH-K01"), "2026-W46", "action", text, owner=owner, due_on="2026-11-20")
+    query = "school=SH-K01&week=2026-W46"
+    book = load_workbook(io.BytesIO(client.get(f"/export/review.xlsx?{query}").data))
+    sheet = book["纪要与待办"]
+    head = [c.value for c in sheet[1]]
+    row = next(r for r in sheet.iter_rows(min_row=2) if r[head.index("内容")].value == text)
+    assert row[head.index("内容")].data_type == "s"
+    assert row[head.index("负责人")].value == owner and row[head.index("负责人")].data_type == "s"
+    body = client.get(f"/export/review/notes.csv?{query}").data.decode("utf-8-sig")
+    assert "'=HYPERLINK" in body and "'@后勤处" in body and "\n=HYPERLINK" not in body
+
+
+# --- every table of a panel, as CSV ---------------------------------------------------------------------------
+
+def _walk(node):
+    """Every component (as its JSON: type, props) of a page callback's answer, components or plain data."""
+    import json
+
+    import plotly
+
+    def visit(item):        # depth first, in document order
+        if isinstance(item, dict):
+            if "props" in item and "type" in item:
+                yield item
+            for value in item.values():
+                yield from visit(value)
+        elif isinstance(item, list):
+            for value in item:
+                yield from visit(value)
+
+    yield from visit(json.loads(json.dumps(node, cls=plotly.utils.PlotlyJSONEncoder)))
+
+
+PANEL_RENDER = {"dining": "render", "energy": "render_header", "service": "render", "maturity": "render"}
+PERIOD = {"from": "2026-10-17", "to": "2026-11-15"}
+
+
+ALL_TABLES = ["indicators", "breakdown", "alerts", "trend"]
+
+
+# (panel, scope, its tables): a trend for every domain but maturity (overview.TREND); a breakdown where the domain
+# has indicators one level down — not below a canteen, and maturity (assessed per school) only above schools
+@pytest.mark.parametrize("domain, where, tables", [
+    ("dining", {"school": "SH-U01"}, ALL_TABLES), ("energy", {"school": "SH-U01"}, ALL_TABLES),
+    ("service", {"school": "SH-U01"}, ALL_TABLES), ("maturity", {"school": "SH-U01"}, ["indicators", "alerts"]),
+    ("dining", {}, ALL_TABLES), ("energy", {"region": "310000"}, ALL_TABLES),
+    ("service", {"facility": "SH-U01-C1-CAN1"}, ["indicators", "alerts", "trend"]),
+    ("maturity", {}, ["indicators", "breakdown", "alerts"]),
+])
+def test_every_csv_a_panel_lists_downloads(client, domain, where, tables):
+    """The panel's CSV menu lists every table of its export (breakdown and trend included), and each listed
+    link downloads a non-empty UTF-8 CSV with a byte-order mark."""
+    import importlib
+
+    import app  # noqa: F401  (pages register with the app)
+    from components.export import REPORTS
+
+    params = {**where, **PERIOD}
+    page = importlib.import_module(f"pages.{domain}")
+    content = getattr(page, PANEL_RENDER[domain])(params)
+    links = [c["props"]["href"] for c in _walk(content)
+             if isinstance(c["props"].get("id"), dict) and c["props"]["id"].get("type") == "export-csv"]
+    listed = [re.search(rf"/export/{domain}/([a-z0-9_-]+)\.csv\?", h).group(1) for h in links]
+    report = REPORTS[domain](params)
+    assert listed == [s.key for s in report.sections if s.table is not None]
+    assert listed == tables
+    for link in links:
+        response = client.get(link)
+        assert response.status_code == 200, link
+        assert response.mimetype == "text/csv" and response.data.startswith(b"\xef\xbb\xbf"), link
+        frame = pd.read_csv(io.BytesIO(response.data), encoding="utf-8-sig")
+        assert len(frame.columns) >= 2, link
+        if not link.split("?")[0].endswith("/alerts.csv"):   # a place without alerts has the header only
+            assert len(frame) >= 1, link

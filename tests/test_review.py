@@ -588,3 +588,80 @@ def test_report_sections(page):
             assert shown == pytest.approx(math.trunc(value * factor) / factor)
         else:
             assert shown == pytest.approx(value)
+
+
+# --- a week in progress ---------------------------------------------------------------------------------------
+
+THURSDAY = D(2026, 11, 12)      # "today" inside W46: Monday–Wednesday (9–11 November) have passed
+
+
+def test_a_week_in_progress_is_compared_like_for_like(raw):
+    """Its days so far against the same weekdays of every other week, never a part of a week against whole ones;
+    each value against the raw tables over those days (written out by hand)."""
+    params = {"school": "SH-U01"}
+    s = scope(**params)
+    data = review.build(s, W46, THURSDAY, with_trends=False)
+    assert data.in_progress and data.days == 3
+    assert data.periods["this"] == Period(D(2026, 11, 9), D(2026, 11, 11))
+    assert data.periods["last_week"] == Period(D(2026, 11, 2), D(2026, 11, 4))
+    assert data.periods["last_year"] == Period(D(2025, 11, 10), D(2025, 11, 12))      # W46 of 2025: Mon–Wed
+    last_term = _expected_last_term(raw, sorted(_schools(raw, params)), W46)
+    assert data.periods["last_term"] == Period(last_term.start, last_term.start + dt.timedelta(days=2))
+    rows = {r.indicator.id: r for rows in data.rows.values() for r in rows}
+    kgce = rows["energy.total_kgce"]
+    for key in ("this", "last_week", "last_year", "last_term"):
+        assert kgce.results[key].value == pytest.approx(expected_kgce(raw, params, data.periods[key]), rel=1e-9), key
+        cold = expected_cold_chain(raw, params, data.periods[key])
+        assert rows["dining.cold_chain"].results[key].value == pytest.approx(cold, rel=1e-9), key
+    this, before = (expected_kgce(raw, params, data.periods[k]) for k in ("this", "last_week"))
+    assert kgce.changes["last_week"] == pytest.approx(100 * (this / before - 1))
+    # against a whole last week three days would look like a drop of more than a third; like for like they do not
+    whole = expected_kgce(raw, params, Period(D(2026, 11, 2), D(2026, 11, 8)))
+    assert 100 * (this / whole - 1) < -33 and abs(kgce.changes["last_week"]) < 15
+    # what changed and the alerts are judged over the same days
+    for m in data.movements:
+        assert m.before.value == registry.evaluate(m.indicator.id, s, data.periods["last_week"]).value
+        assert m.after.value == registry.evaluate(m.indicator.id, s, data.periods["this"]).value
+    now = {(a.indicator_id, a.level, a.key) for a in overview.alerts(s, data.periods["this"])}
+    assert {(c.alert.indicator_id, c.alert.level, c.alert.key) for c in data.alerts if c.state != "closed"} == now
+    # a complete week stays a whole week
+    full = review.build(s, W46, TODAY, with_alerts=False, with_trends=False)
+    assert not full.in_progress and full.days == 7 and full.periods["this"] == W46.period
+
+
+def test_a_week_in_progress_is_marked_on_the_page_and_in_the_exports(page):
+    before = config.get_config()
+    params = {"school": "SH-U01", "week": "2026-W46"}
+    try:
+        config.override(today_override=THURSDAY)
+        found = _ids(page.render(params))
+        assert {"review-partial", "review-changed-partial"} <= found
+        text = str(page.render(params))
+        assert "进行中 · 前 3 天" in text and "2026-11-09 至 2026-11-11" in text and "临时结果" in text
+        rep = page.report(params)
+        assert any("前 3 天" in v for _k, v in rep.meta)
+        for key in ("indicators", "movements", "new-red", "trend-energy"):
+            assert any("3 天" in line for line in rep.section(key).text), key
+        assert any(c.startswith("本周 (2026-11-09–11-11)") for c in rep.section("indicators").table.columns)
+    finally:
+        config.set_config(before)
+    found = _ids(page.render(params))
+    assert not {"review-partial", "review-changed-partial"} & found        # the complete week: no mark
+    assert all("3 天" not in line for line in page.report(params).section("movements").text)
+
+
+@pytest.mark.parametrize("app_db", ["sqlite"], indirect=True)
+def test_due_on_the_weeks_last_day_is_not_overdue(app_db):
+    s = scope(school="SH-U01")
+    sunday = notes.add_item(s, "2026-W46", "action", "周日到期", owner="科长", due_on="2026-11-15")
+    saturday = notes.add_item(s, "2026-W46", "action", "周六到期", owner="科长", due_on="2026-11-14")
+    items = {i.item_id: i for i in notes.items_for(s, "2026-W46", W46.end, today=TODAY)}
+    assert not items[sunday].overdue and items[saturday].overdue
+    # a week later, the Sunday has passed
+    items = {i.item_id: i for i in notes.items_for(s, "2026-W47", today=D(2026, 11, 23))}
+    assert items[sunday].overdue
+    # in a week in progress (Thursday 12 November): due yesterday is overdue, due today or later is not
+    wednesday = notes.add_item(s, "2026-W46", "action", "周三到期", owner="科长", due_on="2026-11-11")
+    thursday = notes.add_item(s, "2026-W46", "action", "周四到期", owner="科长", due_on="2026-11-12")
+    items = {i.item_id: i for i in notes.items_for(s, "2026-W46", W46.end, today=THURSDAY)}
+    assert items[wednesday].overdue and not items[thursday].overdue and not items[saturday].overdue

@@ -45,8 +45,11 @@ class QueryCounter:
     def __init__(self):
         self.count = 0
 
-    def __call__(self, *args, **kwargs):
-        self.count += 1
+    def __call__(self, conn, cursor, statement, *args, **kwargs):
+        # the data-version probe (engine.data_version, on server databases every few seconds) is bookkeeping,
+        # not a query for a screen
+        if "max(meta_load.batch_id)" not in statement:
+            self.count += 1
 
     def __enter__(self):
         self.engine = engine.warehouse_engine()
@@ -131,6 +134,22 @@ def test_screen_page_renders_the_stale_snapshot_while_the_warehouse_is_down():
     assert repr(first) in str(panels)
 
 
+def test_a_snapshot_nobody_refreshed_for_three_intervals_shows_as_stale():
+    """If the warm-up stopped (a dead thread, a worker gone), old figures must not pass for current ones."""
+    import app  # noqa: F401
+    from data_access.cache import store_set
+    from pages.screen import _render
+
+    params = {"school": "SH-U01", "views": "dining", "refresh": "60"}
+    target = screen.parse_target(params)
+    snap = screen.refresh(target)
+    head, _panels, _ticker = _render(params, {"index": 0})
+    assert "更新于" in str(head) and "数据未刷新" not in str(head)
+    store_set(screen._snap_key(target), dict(snap, computed_at=time.time() - 181), timeout=600)
+    head, _panels, _ticker = _render(params, {"index": 0})
+    assert "数据未刷新 3 分钟" in str(head)
+
+
 def test_first_screen_with_warehouse_down_is_not_blank(tmp_path):
     target = screen.parse_target({"school": "SH-K01", "views": "dining"})
     with use_warehouse(f"duckdb:///{tmp_path / 'gone.duckdb'}"):
@@ -149,3 +168,153 @@ def test_heartbeats_and_stale_flag():
     assert health["wall-1"] == "ok" and health["wall-2"] == "stale"
     much_later = dt.datetime.now() + dt.timedelta(hours=1)
     assert {s["screen_id"]: s["health"] for s in screen.screens(much_later)}["wall-1"] == "silent"
+
+
+# --- layout arithmetic --------------------------------------------------------------------------------------
+
+def test_a_long_value_is_drawn_smaller_to_fit_its_tile():
+    from components import screen as sc
+    from data_access import registry
+
+    # "1,268.7" + "t" in the overview's four columns: 5 digits × 0.72 + 2 marks × 0.38 = 4.36 em; the unit takes
+    # 0.72 em × 1.6 vw + 0.4 vw = 1.552 vw of the 19 vw of a tile, so 17.448 / 4.36 = 4.00 vw (below 4.6)
+    assert sc.value_size("1,268.7", "t", 4) == pytest.approx(4.0, abs=0.01)
+    assert sc.value_size("1,268.7", "t", 4) * sc.text_em("1,268.7") + 1.552 <= sc.TILE_CONTENT_VW[4]
+    # a short value keeps the full size; three columns leave room for the same value
+    assert sc.value_size("99.9", "%", 4) == sc.NUMBER_VW
+    assert sc.value_size("1,268.7", "t", 3) == sc.NUMBER_VW
+    # the tile carries the size; the grid of eight tiles is four columns wide
+    ind = registry.get("energy.co2_t")
+    tile = {"id": ind.id, "value": 1268.7, "status": "none", "n": None, "change": None, "as_of": None}
+    panel = str(sc.view_panel("overview", [(ind, tile)] * 8, None, None, "zh", True, True))
+    assert "screen-grid-8" in panel and "'fontSize': '4.0vw'" in panel
+
+
+# --- a refresh that fails keeps the screen ---------------------------------------------------------------------
+
+def _screen_page():
+    import app  # noqa: F401  (pages register with the app)
+    from pages import screen as page
+
+    return page
+
+
+def test_a_heartbeat_failure_only_logs_a_warning(monkeypatch, caplog):
+    page = _screen_page()
+
+    def locked(*args, **kwargs):
+        raise sa.exc.OperationalError("INSERT INTO screen_heartbeat", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(page, "heartbeat", locked)
+    params = {"school": "SH-U01", "views": "dining", "id": "wall-locked", "name": "食堂大屏9"}
+    good = screen.refresh(screen.parse_target(params))
+    head, panels, _ticker = page.refresh(1, 1.0, params, {"index": 0})
+    assert "更新于" in str(head) and "internal-error" not in str(panels)
+    assert repr(good["data"]["views"]["dining"]["tiles"][0]["value"]) in str(panels)   # the tiles are there
+    assert "heartbeat not recorded" in caplog.text and "database is locked" in caplog.text
+
+
+def test_an_unexpected_error_keeps_the_last_render(monkeypatch):
+    from dash.exceptions import PreventUpdate
+
+    page = _screen_page()
+    params = {"school": "SH-U01", "views": "dining"}
+    screen.refresh(screen.parse_target(params))
+    assert isinstance(page.refresh(1, 1.0, params, {"index": 0}), tuple)     # a good render first
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("something unexpected")
+
+    # inside the render (guarded: it becomes an internal-error message, which must not replace the tiles) …
+    monkeypatch.setattr(page.sc, "view_panel", boom)
+    with pytest.raises(PreventUpdate):
+        page.refresh(2, 1.0, params, {"index": 0})
+    # … the warehouse gone for the snapshot itself …
+    monkeypatch.setattr(page, "snapshot_for_screen", lambda *a, **k: (_ for _ in ()).throw(
+        engine.WarehouseUnavailable("connection refused")))
+    with pytest.raises(PreventUpdate):
+        page.refresh(3, 1.0, params, {"index": 0})
+    # … and outside it (a garbled size from the browser)
+    with pytest.raises(PreventUpdate):
+        page.refresh(4, "wide", params, {"index": 0})
+    # a wrong URL does not fix itself: that one says so
+    _head, body, _ticker = page.refresh(5, 1.0, {"views": "overview,casino"}, {})
+    assert "input-error" in str(body) and "casino" in str(body)
+
+
+# --- warehouse timeouts -------------------------------------------------------------------------------------
+
+def _connect_params(eng) -> dict:
+    """The keyword arguments the engine hands the driver's connect(), caught before any connection is made."""
+    seen = {}
+
+    def capture(dialect, conn_rec, cargs, cparams):
+        seen.update(cparams)
+        raise ConnectionAbortedError("captured")
+
+    sa.event.listen(eng, "do_connect", capture)
+    with pytest.raises(Exception):
+        eng.connect()
+    return seen
+
+
+def test_server_warehouses_get_connect_and_statement_timeouts():
+    from data_access import config
+
+    before = config.get_config()
+    config.override(warehouse_connect_timeout_s=7, warehouse_statement_timeout_s=45)
+    try:
+        pg = "postgresql+psycopg://reader@127.0.0.1:1/warehouse"
+        my = "mysql+pymysql://reader@127.0.0.1:1/warehouse"
+        with use_warehouse(pg):                      # the cockpit's read engine: both timeouts from config
+            got = _connect_params(engine.warehouse_engine())
+        assert got["connect_timeout"] == 7 and got["options"] == "-c statement_timeout=45000"   # 45 s in ms
+        assert got["keepalives"] == 1
+        with use_warehouse(my):
+            got = _connect_params(engine.warehouse_engine())
+        assert (got["connect_timeout"], got["read_timeout"], got["write_timeout"]) == (7, 45, 45)
+        # a loader's engine is not cut short; a setting in the URL wins; DuckDB has none of these
+        got = _connect_params(engine.make_engine(pg, read_only=False))
+        assert got["connect_timeout"] == 7 and "options" not in got
+        assert engine.timeout_args(pg + "?connect_timeout=3", 7, 45)["options"] == "-c statement_timeout=45000"
+        assert "connect_timeout" not in engine.timeout_args(pg + "?connect_timeout=3", 7, 45)
+        assert engine.timeout_args("duckdb:///x.duckdb", 7, 45) == {}
+        assert engine.timeout_args(pg, 0, 0) == {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                                                 "keepalives_count": 3}
+    finally:
+        config.set_config(before)
+        engine.reset_engine()
+
+
+def test_config_reads_the_timeouts(tmp_path):
+    from data_access import config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("warehouse:\n  url: duckdb:///x.duckdb\n  connect_timeout_s: 3\n  statement_timeout_s: 0\n",
+                    encoding="utf-8")
+    cfg = config.load_config(path, env={"COCKPIT_SECRET_KEY": "k" * 32})
+    assert (cfg.warehouse_connect_timeout_s, cfg.warehouse_statement_timeout_s) == (3, 0)
+    path.write_text("warehouse:\n  url: duckdb:///x.duckdb\n  statement_timeout_s: soon\n", encoding="utf-8")
+    with pytest.raises(config.ConfigError, match="statement_timeout_s"):
+        config.load_config(path, env={"COCKPIT_SECRET_KEY": "k" * 32})
+
+
+@pytest.mark.parametrize("env, sleep", [("COCKPIT_TEST_PG_URL", "SELECT pg_sleep(5)"),
+                                        ("COCKPIT_TEST_MYSQL_URL", "SELECT SLEEP(5)")])
+def test_a_hung_statement_becomes_warehouse_unavailable(env, sleep):
+    """A real server: a statement longer than the timeout is cancelled (PostgreSQL) or its socket read times out
+    (MySQL/MariaDB) and the caller gets WarehouseUnavailable, well before the statement would have ended."""
+    import os
+
+    from data_access import config
+
+    url = os.environ.get(env)
+    if not url:
+        pytest.skip(f"set {env} to run against a server")
+    with use_warehouse(url):
+        config.override(warehouse_statement_timeout_s=1)
+        engine.reset_engine()
+        started = time.monotonic()
+        with pytest.raises(engine.WarehouseUnavailable):
+            engine.read_df(sa.text(sleep))
+        assert time.monotonic() - started < 4
