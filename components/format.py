@@ -39,15 +39,21 @@ def fmt_level(value: float | None) -> str:
 
 
 def fmt_change(change: float | None, kind: str, unit: str, lang: str, decimals: int = 1) -> str:
-    """'+1.2 个百分点' for rates, '+3.4%' for relative changes, '+2' for counts."""
-    if change is None:
+    """'+1.2 个百分点' for rates (in the rate's own decimals), '+3.4%' for relative changes, '+2' for counts.
+    A change too small to show at that precision reads '-<0.1', never '-0.0' (which looks like no change with
+    a stray sign)."""
+    if change is None or (isinstance(change, float) and math.isnan(change)):
         return "—"
-    sign = "+" if change > 0 else "" if change < 0 else "±"
-    if kind == "rel":
-        return f"{sign}{change:.1f}%"
-    if unit == "%":
-        return f"{sign}{change:.1f} {t('change.pp', lang)}"
-    return f"{sign}{fmt_number(change, decimals)}"
+    places = 1 if kind == "rel" else decimals
+    suffix = "%" if kind == "rel" else f" {t('change.pp', lang)}" if unit == "%" else ""
+    if change == 0:
+        return f"±{0:.{places}f}{suffix}" if kind == "rel" or unit == "%" else "±0"
+    sign = "+" if change > 0 else "-"
+    if round(abs(change), places) == 0:
+        return f"{sign}<{10 ** -places:.{places}f}{suffix}"
+    if kind == "rel" or unit == "%":
+        return f"{sign}{abs(change):.{places}f}{suffix}"
+    return f"{sign}{fmt_number(abs(change), decimals)}"
 
 
 def fmt_compact(value: float | None, lang: str, decimals: int = 1) -> str:

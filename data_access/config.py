@@ -64,7 +64,10 @@ class Config:
     auth: Mapping[str, Any] = field(default_factory=dict)
     source: Path = field(default=PROJECT_DIR / "config.yaml")
     review: Mapping[str, Any] = field(default_factory=dict)   # weekly review (data_access/review.py)
+    cache_enabled: bool = True                                 # false: no query cache (benchmarks, debugging)
     export: Mapping[str, Any] = field(default_factory=dict)   # exports and the PDF printer (export.py)
+    warehouse_connect_timeout_s: int = 10       # PostgreSQL/MySQL: give up connecting after this (0: never)
+    warehouse_statement_timeout_s: int = 120    # PostgreSQL/MySQL: cancel a read running longer (0: never)
 
     def today(self) -> dt.date:
         """The cockpit's "today": COCKPIT_TODAY when set, else the date in the schools' timezone."""
@@ -103,6 +106,24 @@ def _section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"config section {name!r} must be a mapping")
     return value
+
+
+# The embedded demo warehouse (bin/run builds it). Demo mode — password-free demo accounts on the login page —
+# exists on this file only: `demo: true` left in config.yaml next to a real warehouse URL does not turn it on.
+DEMO_WAREHOUSE_URL = "duckdb:///data/demo.duckdb"
+
+
+def _is_demo_warehouse(url: str) -> bool:
+    """Whether a warehouse URL (as configured) resolves to the embedded demo file data/demo.duckdb."""
+    resolved = _resolve_url(url.strip())
+    if not resolved.startswith("duckdb:///"):
+        return False
+    path = resolved[len("duckdb:///"):].split("?", 1)[0]
+    demo_path = _resolve_url(DEMO_WAREHOUSE_URL)[len("duckdb:///"):]
+    try:
+        return Path(path).resolve() == Path(demo_path).resolve()
+    except (OSError, ValueError):
+        return False
 
 
 AUTH_DEFAULTS = {"max_failures": 5, "lockout_minutes": 15, "session_idle_minutes": 60, "session_max_hours": 12,
@@ -179,7 +200,7 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
         log_level=str(env.get("COCKPIT_LOG_LEVEL") or app.get("log_level", "INFO")).upper(),
         warehouse_url=_resolve_url(env.get("COCKPIT_WAREHOUSE_URL") or str(wh.get("url"))),
         warehouse_read_only=bool(wh.get("read_only", True)),
-        demo=bool(wh.get("demo", False)) and not env.get("COCKPIT_WAREHOUSE_URL"),
+        demo=bool(wh.get("demo", False)) and _is_demo_warehouse(env.get("COCKPIT_WAREHOUSE_URL") or str(wh.get("url"))),
         app_db_url=_resolve_url(env.get("COCKPIT_APP_DB_URL") or str(_section(raw, "app_db").get("url"))),
         cache_redis_url=env.get("COCKPIT_CACHE_REDIS_URL") or cache.get("redis_url") or None,
         cache_timeout_s=int(cache.get("default_timeout_s", 300)),
@@ -199,7 +220,22 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
         source=source,
         review=dict(_section(raw, "review")),
         export=dict(_section(raw, "export")),
+        cache_enabled=bool(cache.get("enabled", True)),
+        warehouse_connect_timeout_s=_seconds(wh, "connect_timeout_s", 10),
+        warehouse_statement_timeout_s=_seconds(wh, "statement_timeout_s", 120),
     )
+
+
+def _seconds(section: Mapping[str, Any], key: str, default: int) -> int:
+    """A whole number of seconds ≥ 0 from a config section (0 or null: no limit)."""
+    value = section.get(key, default)
+    try:
+        number = int(value or 0)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key} must be a whole number of seconds, got {value!r}") from exc
+    if number < 0:
+        raise ConfigError(f"{key} must not be negative, got {number}")
+    return number
 
 
 _current: Config | None = None

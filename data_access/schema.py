@@ -253,6 +253,16 @@ CONTRACT_TABLES = [
 
 DERIVED_TABLES = ["agg_meter_daily"]
 
+# The time column each large table is written in order of. DuckDB keeps min/max per row group (122 880 rows) and
+# skips the groups a date filter excludes; rows in time order make a 30-day query read 30 days, not 3 years
+# (measured on 65 M cold-chain readings: 265 ms unordered, 20 ms ordered). Writers (demo, loader, rollup) sort
+# each batch by it; the batches of a real warehouse arrive in time order. Server databases use their indexes.
+CLUSTER_BY = {
+    "fact_meter_reading": "ts", "fact_cold_chain_reading": "ts", "fact_dining_check": "check_date",
+    "fact_meals_served": "service_date", "fact_survey_response": "submitted_on", "fact_work_order": "created_at",
+    "agg_meter_daily": "day",
+}
+
 
 def create_all(engine) -> None:
     """Create every warehouse table that does not exist yet (idempotent).
@@ -272,3 +282,55 @@ def create_all(engine) -> None:
         tables.append(table)
     for table in tables:
         table.create(engine, checkfirst=True)
+
+
+def ddl(dialect_name: str) -> str:
+    """The CREATE TABLE / CREATE INDEX statements of the contract for a dialect (for a DBA to review or run)."""
+    from sqlalchemy.schema import CreateIndex, CreateTable
+    from sqlalchemy.engine import create_mock_engine
+
+    dialect = create_mock_engine(f"{dialect_name}://", executor=None).dialect
+    out = []
+    for table in metadata.sorted_tables:
+        out.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";")
+        for index in sorted(table.indexes, key=lambda i: i.name):
+            out.append(str(CreateIndex(index).compile(dialect=dialect)).strip() + ";")
+    return "\n\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m data_access.schema --url URL [--print-sql DIALECT]: create the warehouse tables (idempotent)."""
+    import argparse
+    import sys
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m data_access.schema",
+        description="Create the warehouse tables and indexes of the contract where they are missing (idempotent), "
+                    "or print their DDL.")
+    parser.add_argument("--url", help="SQLAlchemy URL of the warehouse (default: config warehouse.url)")
+    parser.add_argument("--print-sql", metavar="DIALECT", choices=("postgresql", "mysql", "duckdb", "sqlite"),
+                        help="print the DDL for a dialect instead of creating anything")
+    args = parser.parse_args(argv)
+    if args.print_sql:
+        print(ddl(args.print_sql), end="")
+        return 0
+    from .config import get_config
+    from .engine import make_engine
+
+    url = args.url or get_config().warehouse_url
+    engine = make_engine(url, read_only=False)
+    try:
+        create_all(engine)
+    except SQLAlchemyError as exc:
+        print(f"error: could not create the tables: {str(exc).splitlines()[0][:300]}", file=sys.stderr)
+        return 3
+    finally:
+        engine.dispose()
+    print(f"warehouse tables ready: {len(metadata.tables)} tables at {engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

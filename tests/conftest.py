@@ -62,12 +62,15 @@ def pytest_sessionstart(session):
     from data_access import demo
 
     cached = os.environ.get("COCKPIT_TEST_WAREHOUSE_CACHE")
-    if cached and Path(cached).exists():
+    # A cache older than the demo generator is stale (the servers of test_cross_engine would get other data).
+    writer = max(Path(demo.__file__).with_name(f).stat().st_mtime for f in ("demo.py", "bulk.py", "schema.py"))
+    if cached and Path(cached).exists() and Path(cached).stat().st_mtime >= writer:
         shutil.copy(cached, WAREHOUSE)
     else:
         demo.build(f"duckdb:///{WAREHOUSE}", schools=SCHOOLS, days=DAYS, seed=SEED, end=END, quiet=True)
-        if cached:
-            shutil.copy(WAREHOUSE, cached)
+        if cached:   # written aside and renamed: other sessions may be copying the cache right now
+            shutil.copy(WAREHOUSE, f"{cached}.{os.getpid()}.tmp")
+            os.replace(f"{cached}.{os.getpid()}.tmp", cached)
     if ENGINE != "duckdb":
         _server_database("create")
         demo.build(WAREHOUSE_URL, schools=SCHOOLS, days=DAYS, seed=SEED, end=END, quiet=True)

@@ -30,6 +30,13 @@ def test_formatting():
     assert fmt_compact(1977433, "en") == "1.98 M"
     assert fmt_change(1.26, "abs", "%", "zh") == "+1.3 个百分点"
     assert fmt_change(-3.4, "rel", "kgce", "en") == "-3.4%"
+    # a tiny change never reads "-0.0"; a rate's change has the rate's own decimals
+    assert fmt_change(-0.04, "abs", "%", "zh") == "-<0.1 个百分点"
+    assert fmt_change(-0.04, "abs", "%", "zh", decimals=2) == "-0.04 个百分点"
+    assert fmt_change(0.0, "abs", "%", "en", decimals=2) == "±0.00 pp"
+    assert fmt_change(0.001, "rel", "kgce", "en") == "+<0.1%"
+    assert fmt_change(0, "abs", "个", "zh", decimals=0) == "±0"
+    assert fmt_change(-2, "abs", "个", "zh", decimals=0) == "-2"
     assert fmt_datetime(dt.datetime(2026, 11, 15, 0, 0)) == "2026-11-15"
     assert fmt_datetime(dt.datetime(2026, 11, 15, 23, 50)) == "2026-11-15 23:50"
 

@@ -1,5 +1,6 @@
 """Serving for real: bin/serve runs gunicorn with two workers; with Redis they share one cache, and a Redis
-outage degrades to querying, never to errors. (Skipped when no Redis answers on 127.0.0.1:6379.)"""
+outage degrades to querying, never to errors. (Skipped when no Redis answers on 127.0.0.1:6379, or
+COCKPIT_TEST_REDIS_URL; failed instead with COCKPIT_TEST_REQUIRE_REDIS=1, as .ci/run sets.)"""
 from __future__ import annotations
 
 import os
@@ -28,6 +29,8 @@ def redis_or_skip():
         client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means no Redis here
+        if os.environ.get("COCKPIT_TEST_REQUIRE_REDIS") == "1":   # .ci/run: CI machines have Redis
+            pytest.fail(f"COCKPIT_TEST_REQUIRE_REDIS=1 but no Redis at {REDIS_URL}: {exc}")
         pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
     return client
 
@@ -79,6 +82,17 @@ class Server:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def test_a_missing_redis_skips_unless_required(monkeypatch):
+    """bin/test alone skips the Redis tests where no Redis answers; .ci/run (COCKPIT_TEST_REQUIRE_REDIS=1) fails."""
+    monkeypatch.setitem(globals(), "REDIS_URL", "redis://127.0.0.1:1/0")   # nothing listens there
+    monkeypatch.delenv("COCKPIT_TEST_REQUIRE_REDIS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no Redis at redis://127.0.0.1:1/0"):
+        redis_or_skip()
+    monkeypatch.setenv("COCKPIT_TEST_REQUIRE_REDIS", "1")
+    with pytest.raises(pytest.fail.Exception, match="COCKPIT_TEST_REQUIRE_REDIS=1 but no Redis"):
+        redis_or_skip()
 
 
 def test_two_workers_share_the_redis_cache(tmp_path):
