@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import logging
+from pathlib import Path
 
+from data_access.cache import view_get, view_set
+from data_access.config import get_config
 from data_access.engine import WarehouseUnavailable
+from data_access.request import access_for_request
 from data_access.errors import InputError, ScopeDenied
 
 from .i18n import t
@@ -46,6 +52,75 @@ def guarded(render):
         except Exception:  # never a traceback in the browser; the log has it
             logger.exception("page callback %s failed", render.__name__)
             return internal_error(lang)
+
+    return wrapper
+
+
+def _code_version() -> str:
+    """Changes when the code that renders views changes (a deploy), so a shared cache never serves a view
+    rendered by the previous version."""
+    root = Path(__file__).resolve().parent.parent
+    stamp = hashlib.sha1()
+    for folder in ("components", "pages", "data_access"):
+        for path in sorted((root / folder).glob("*.py")):
+            st = path.stat()
+            stamp.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return stamp.hexdigest()[:12]
+
+
+_CODE_VERSION = _code_version()
+_config_versions: dict[int, tuple[object, str]] = {}
+
+
+def _config_version() -> str:
+    """A digest of the configuration (thresholds, privacy threshold, "today"…): a changed setting is a new view."""
+    cfg = get_config()
+    held = _config_versions.get(id(cfg))
+    if held is None or held[0] is not cfg:
+        held = (cfg, hashlib.sha1(repr(cfg).encode()).hexdigest()[:12])
+        _config_versions.clear()
+        _config_versions[id(cfg)] = held
+    return held[1]
+
+
+def _plain(node):
+    """The answer with plotly figures as the plain dicts Dash would send anyway (cheap to cache and to load)."""
+    if hasattr(node, "to_plotly_json") and type(node).__module__.startswith("plotly"):
+        return node.to_plotly_json()
+    if isinstance(node, (list, tuple)):
+        return type(node)(_plain(n) for n in node)
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if hasattr(node, "_prop_names"):     # a Dash component: its props may hold figures or children
+        for name in node._prop_names:
+            value = getattr(node, name, None)
+            if value is not None and not isinstance(value, (str, int, float, bool)):
+                setattr(node, name, _plain(value))
+    return node
+
+
+def cached_view(render):
+    """Cache a page callback's whole answer (below ``guarded``: messages and banners are never cached).
+
+    The key holds the callback, its arguments, the caller's access (two users who may see the same schools share
+    an entry; no one ever gets a view rendered for wider access), "today", the configuration, the code version and — in
+    data_access.cache — the warehouse's data version. Only for callbacks whose answer depends on nothing else
+    (not on notes, the user's name or the clock)."""
+
+    @functools.wraps(render)
+    def wrapper(*args):
+        access = access_for_request()
+        who = "all" if access.schools is None else ",".join(sorted(access.schools))
+        raw = json.dumps([render.__module__, render.__qualname__, args, who, access.facility,
+                          get_config().today().isoformat(), _config_version(), _CODE_VERSION], sort_keys=True,
+                         default=str)
+        key = hashlib.sha1(raw.encode()).hexdigest()
+        hit = view_get(key)
+        if hit is not None:
+            return hit
+        answer = _plain(render(*args))
+        view_set(key, answer)
+        return answer
 
     return wrapper
 

@@ -160,12 +160,19 @@ def _write_duckdb(conn: Connection, table: sa.Table, df: pd.DataFrame) -> None:
     # the INSERT ... SELECT runs inside that transaction.
     view = sa.table(view_name, *[sa.column(c) for c in cols])
     select = sa.select(*[sa.cast(view.c[c], table.c[c].type) for c in cols])
+    order = schema.CLUSTER_BY.get(table.name)
+    if order in cols:       # written in time order: see schema.CLUSTER_BY
+        select = select.order_by(view.c[order])
     stmt = sa.insert(table).from_select(cols, select)
     raw.register(view_name, df)
     try:
         conn.execute(stmt)
     finally:
-        raw.unregister(view_name)
+        # After a failed INSERT the transaction is aborted and unregister fails too ("Current transaction is
+        # aborted"): that error must not replace the one that says what went wrong. The view goes with the
+        # connection anyway.
+        with contextlib.suppress(Exception):
+            raw.unregister(view_name)
 
 
 def _copy_capable(conn: Connection) -> bool:
@@ -324,7 +331,10 @@ def rebuild_meter_daily(engine: Engine, meter_ids: Iterable[str] | None = None,
                 reading_filters.append(r.c.meter_id.in_(batch))
                 agg_filters.append(a.c.meter_id.in_(batch))
             conn.execute(sa.delete(a).where(*agg_filters) if agg_filters else sa.delete(a))
-            conn.execute(sa.insert(a).from_select(cols, select.where(*reading_filters) if reading_filters else select))
+            rows = select.where(*reading_filters) if reading_filters else select
+            if conn.dialect.name == "duckdb":      # in day order: see schema.CLUSTER_BY
+                rows = rows.order_by(day)
+            conn.execute(sa.insert(a).from_select(cols, rows))
             count = sa.select(sa.func.count()).select_from(a)
             total += int(conn.execute(count.where(*agg_filters) if agg_filters else count).scalar_one())
     return total

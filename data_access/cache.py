@@ -66,6 +66,8 @@ def memoize(timeout: int | None = None):
 
         def wrapper(*args, **kwargs):
             ensure_cache()
+            if not _query_cache_on():
+                return _per_request(fn, args, kwargs)
             return memoized(*args, **kwargs)
 
         wrapper.__name__ = fn.__name__
@@ -76,6 +78,48 @@ def memoize(timeout: int | None = None):
         return wrapper
 
     return decorator
+
+
+def _query_cache_on() -> bool:
+    return get_config().cache_enabled
+
+
+def _per_request(fn, args, kwargs):
+    """With the query cache switched off (``cache.enabled: false``: the benchmark's uncached server, debugging),
+    nothing survives a request; within one request a query still runs once (the org tree is read by every
+    figure of a page, and no implementation would read it twenty times)."""
+    from flask import g, has_request_context
+
+    if not has_request_context():
+        return fn(*args, **kwargs)
+    memo = g.setdefault("_cockpit_request_memo", {})
+    key = (fn.__module__, fn.__qualname__, repr(args), repr(sorted(kwargs.items())))
+    if key not in memo:
+        memo[key] = fn(*args, **kwargs)
+    return memo[key]
+
+
+# --- rendered views -------------------------------------------------------------------------------------------
+# A page callback's whole answer, cached on top of its queries: a warm page then costs one cache read instead of
+# one per query (a school's overview reads ~120 memoized results) and no figure building (plotly validates every
+# property it is given: ~15 ms a figure). Keys carry everything the answer depends on: the view and its
+# arguments, the caller's access, "today", the data version and the code version.
+
+def view_get(key: str):
+    if not _query_cache_on():
+        return None
+    return store_get(f"view:{key}@{_data_version()}")
+
+
+def view_set(key: str, value) -> None:
+    if _query_cache_on():
+        store_set(f"view:{key}@{_data_version()}", value)
+
+
+def _data_version() -> str:
+    from .engine import data_version
+
+    return data_version()
 
 
 def _with_data_version(name: str) -> str:

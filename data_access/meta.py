@@ -43,6 +43,8 @@ FACT_DATES = {
     "fact_work_order": (fact_work_order.c.created_at, fact_work_order.c.school_id, "school"),
     "fact_maturity_score": (fact_maturity_score.c.assessed_on, fact_maturity_score.c.school_id, "school"),
 }
+RECENT_DAYS = 35   # where newest_fact looks first
+
 # Tables whose recency says whether a school's daily data flow is alive (for the freshness indicator).
 DAILY_FLOWS = ("fact_dining_check", "fact_meals_served", "fact_cold_chain_reading", "fact_meter_reading",
                "fact_survey_response", "fact_work_order")
@@ -84,13 +86,33 @@ def _scoped_max(table: str, scope: Scope, upto: dt.date | None = None, group_sch
 
 
 @memoize()
+def newest_overall(table: str):
+    """The newest fact date of a table, warehouse-wide (engines answer it from their statistics or an index)."""
+    col = FACT_DATES[table][0]
+    frame = read_df(sa.select(sa.func.max(col).label("newest")).select_from(col.table))
+    value = frame.iloc[0, 0] if not frame.empty else None
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+
+@memoize()
 def newest_fact(scope: Scope, table: str) -> dt.datetime | None:
     """The newest fact timestamp of a table inside the scope."""
     if table not in FACT_DATES:
         return None
-    frame = read_df(_scoped_max(table, scope))
-    value = frame.iloc[0, 0] if not frame.empty else None
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+    col = FACT_DATES[table][0]
+    overall = newest_overall(table)
+    if overall is None:
+        return None
+    # Most scopes have data in the warehouse's last weeks: look there first (a date filter reads only those
+    # weeks), and through the whole table only when the scope has gone quiet for longer.
+    since = overall - dt.timedelta(days=RECENT_DAYS)
+    recent = col >= (since.date() if isinstance(col.type, sa.Date) else since)
+    for stmt in (_scoped_max(table, scope).where(recent), _scoped_max(table, scope)):
+        frame = read_df(stmt)
+        value = frame.iloc[0, 0] if not frame.empty else None
+        if value is not None and not pd.isna(value):
+            return pd.Timestamp(value).to_pydatetime()
+    return None
 
 
 def as_of(scope: Scope, tables) -> dict:
