@@ -18,6 +18,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
              pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
     },
     scale: function () {
+      document.body.classList.add('screen-mode');
       return Math.max(0.5, Math.min(4, window.innerWidth / 1920));
     },
     // The periodic full reload first asks the server for the page: a reload while the server is unreachable would
@@ -52,9 +53,11 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   var timer = null;
   function idle() { document.body.classList.add('screen-idle'); }
   function wake() {
+    var screen = !!document.querySelector('.screen-root');
+    document.body.classList.toggle('screen-mode', screen);
     document.body.classList.remove('screen-idle');
     if (timer) { clearTimeout(timer); }
-    timer = setTimeout(idle, 3000);
+    if (screen) { timer = setTimeout(idle, 3000); }
   }
   ['mousemove', 'mousedown', 'keydown', 'touchstart'].forEach(function (e) {
     document.addEventListener(e, wake, {passive: true});

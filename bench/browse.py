@@ -145,7 +145,13 @@ class Browser:
                     break
             graphs = page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
             if screenshot:
-                page.screenshot(path=screenshot, full_page=True)
+                try:        # a very long page may not fit a full-page capture in time: then the first screen
+                    page.screenshot(path=screenshot, full_page=True, timeout=60_000)
+                except Exception:  # noqa: BLE001 - a missing picture must not cost the measurements
+                    try:
+                        page.screenshot(path=screenshot, timeout=60_000)
+                    except Exception:  # noqa: BLE001
+                        pass
             visit = Visit(path_and_query, rendered, console_errors=errors, graphs=graphs)
             for req in seen:
                 response = req.response()

@@ -180,7 +180,8 @@ def prepare(args) -> tuple[str, dt.date, dict]:
         raise SystemExit(f"cannot read the warehouse at {url}")
     args.work.mkdir(parents=True, exist_ok=True)
     app_db = args.work / "bench-app.db"
-    app_db.unlink(missing_ok=True)
+    for leftover in (app_db, Path(f"{app_db}-wal"), Path(f"{app_db}-shm"), Path(f"{app_db}-journal")):
+        leftover.unlink(missing_ok=True)
     env = dict(os.environ, COCKPIT_WAREHOUSE_URL=url, COCKPIT_APP_DB_URL=f"sqlite:///{app_db}",
                COCKPIT_TODAY=(end + dt.timedelta(days=1)).isoformat(), COCKPIT_SECRET_KEY="bench-secret",
                COCKPIT_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
