@@ -11,6 +11,7 @@ import functools
 import logging
 import math
 
+import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import plotly.io as pio
 from dash import dcc, html
@@ -22,6 +23,7 @@ from .format import fmt_compact, fmt_number, fmt_value
 from .i18n import register, t
 from .links import href
 from .theme import ACCENT, NEUTRAL, SERIES_COLORS, STATUS_COLORS, TEMPLATES
+from .grid import GRID_ZH, STATUS_CELL_CLASS, md_escape, status_text
 from .tiles import kpi_tile, status_badge
 
 logger = logging.getLogger(__name__)
@@ -525,30 +527,47 @@ def ranking_figure(names: list[str], values: list[float], statuses: list[str], m
                    xaxis={"rangemode": "tozero", "title": _axis_title(unit)})
 
 
-def ranking_table(rows: list[dict], unit: str, lang: str, table_id: str) -> html.Div:
-    """rows: {school_id, name, href, type, value, peer_median, p25, p75, peers, last_year, status}."""
-    head = html.Thead(html.Tr([html.Th(t("energy.rank.school", lang)), html.Th(t("energy.rank.type", lang)),
-                               html.Th(t("energy.rank.value", lang), className="text-end"),
-                               html.Th(t("energy.rank.median", lang), className="text-end"),
-                               html.Th("P25–P75", className="text-end"),
-                               html.Th(t("energy.rank.last_year", lang), className="text-end"), html.Th("")]))
-    body = []
+def ranking_grid(rows: list[dict], unit: str, lang: str, grid_id: str) -> dag.AgGrid:
+    """The schools' ranking as an AG Grid (sortable, filterable; one component however many schools).
+
+    rows: {school_id, name, href, type, value, peer_median, p25, p75, peers, last_year, basis, status}."""
+    data = []
     for r in rows:
-        iqr = "—" if r["p25"] is None or math.isnan(r["p25"]) else f"{r['p25']:.2f}–{r['p75']:.2f}"
-        body.append(html.Tr([
-            html.Td(dcc.Link(r["name"], href=r["href"])),
-            html.Td(t(f"energy.stype.{r['type']}", lang), className="text-muted"),
-            html.Td(fmt_number(r["value"], 2), className="text-end num"),
-            html.Td(fmt_number(r["peer_median"], 2), className="text-end num"),
-            html.Td(iqr, className="text-end num"),
-            html.Td(fmt_number(r["last_year"], 2) if r["last_year"] is not None and not math.isnan(r["last_year"])
-                    else "—", className="text-end num"),
-            html.Td([status_badge(r["status"], lang, size="badge-sm"),
-                     html.Div(t("energy.rank.basis_ly", lang), className="kpi-detail text-muted")
-                     if r.get("basis") == "last_year" else None]),
-        ], **{"data-school": r["school_id"], "data-status": r["status"], "data-basis": r.get("basis") or ""}))
-    return html.Div(dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="energy-table mb-0"),
-                    id=table_id, className="energy-scroll")
+        iqr = None if r["p25"] is None or math.isnan(r["p25"]) else f"{r['p25']:.2f}–{r['p75']:.2f}"
+        last = r["last_year"] if r["last_year"] is not None and not math.isnan(r["last_year"]) else None
+        median = r["peer_median"] if r["peer_median"] is not None and not math.isnan(r["peer_median"]) else None
+        data.append({
+            "school_id": r["school_id"], "school": f"[{md_escape(r['name'])}]({r['href']})", "school_name": r["name"],
+            "type": t(f"energy.stype.{r['type']}", lang), "value": r["value"], "median": median, "iqr": iqr or "—",
+            "last_year": last, "status": r["status"], "status_text": status_text(r["status"], lang),
+            "basis": r.get("basis") or "",
+            "basis_text": t("energy.rank.basis_ly", lang) if r.get("basis") == "last_year" else "",
+        })
+    num = {"type": "numericColumn", "filter": "agNumberColumnFilter", "width": 110,
+           "valueFormatter": {"function": "params.value == null ? '—' : d3.format(',.2f')(params.value)"}}
+    cols = [
+        {"field": "school", "headerName": t("energy.rank.school", lang), "cellRenderer": "markdown", "pinned": "left",
+         "width": 220, "filter": "agTextColumnFilter", "filterValueGetter": {"function": "params.data.school_name"},
+         "tooltipField": "school_name",
+         "comparator": {"function": "(a, b, nodeA, nodeB) => nodeA.data.school_name.localeCompare(nodeB.data.school_name)"}},
+        {"field": "type", "headerName": t("energy.rank.type", lang), "filter": "agTextColumnFilter", "width": 110},
+        {"field": "value", "headerName": f"{t('energy.rank.value', lang)} ({unit})", **num, "sort": "desc"},
+        {"field": "median", "headerName": t("energy.rank.median", lang), **num},
+        {"field": "iqr", "headerName": "P25–P75", "type": "numericColumn", "width": 120},
+        {"field": "last_year", "headerName": t("energy.rank.last_year", lang), **num},
+        {"field": "status_text", "headerName": "", "width": 110, "cellClassRules": STATUS_CELL_CLASS,
+         "filter": "agTextColumnFilter"},
+        {"field": "basis_text", "headerName": "", "width": 130, "cellClass": "text-muted small"},
+    ]
+    options = {"animateRows": False, "tooltipShowDelay": 300, "enableCellTextSelection": True,
+               "suppressColumnVirtualisation": True}
+    if lang != "en":
+        options["localeText"] = GRID_ZH
+    return dag.AgGrid(id=grid_id, rowData=data, columnDefs=cols, getRowId="params.data.school_id",
+                      defaultColDef={"sortable": True, "resizable": True, "floatingFilter": True,
+                                     "suppressHeaderMenuButton": True},
+                      dashGridOptions=options, className="energy-grid",
+                      style={"width": "100%", "height": f"{min(560, 100 + 42 * max(1, len(data)))}px"})
 
 
 def intensity_table(rows: list[dict], lang: str, min_peers: int = 5) -> html.Div:

@@ -18,6 +18,7 @@ from data_access.engine import WarehouseUnavailable
 from data_access.errors import InputError
 
 from .format import fmt_datetime, fmt_number, fmt_value
+from .grid import GRID_ZH, md_escape
 from .i18n import pick, register, t
 from .messages import input_error, internal_error, warehouse_banner
 from .theme import ACCENT, NEUTRAL, SERIES_COLORS, template
@@ -149,14 +150,6 @@ register({
 })
 
 # AG Grid's own words, in Chinese (community features only).
-_GRID_ZH = {
-    "noRowsToShow": "没有数据", "filterOoo": "筛选…", "contains": "包含", "notContains": "不包含", "equals": "等于",
-    "notEqual": "不等于", "startsWith": "开头是", "endsWith": "结尾是", "blank": "为空", "notBlank": "不为空",
-    "lessThan": "小于", "greaterThan": "大于", "lessThanOrEqual": "小于等于", "greaterThanOrEqual": "大于等于",
-    "inRange": "介于", "inRangeStart": "从", "inRangeEnd": "到", "andCondition": "且", "orCondition": "或",
-    "applyFilter": "应用", "resetFilter": "重置", "clearFilter": "清除", "cancelFilter": "取消",
-    "selectAll": "全选", "searchOoo": "搜索…", "loadingOoo": "加载中…",
-}
 
 _FMT1 = {"function": "params.value == null ? '—' : d3.format(',.1f')(params.value)"}
 _FMT_SIGNED = {"function": "params.value == null ? '—' : Math.abs(params.value) < 0.05 ? '±0.0' : "
@@ -484,7 +477,7 @@ def ranking_grid(fw, rows: list[dict], lang: str, grid_id: str, school_href) -> 
                   dim=fw.dimension(capped).name(lang)) if capped and not _missing(capped) else "")
         item = {
             "school_id": r["school_id"], "rank": int(r["rank"]),
-            "school": f"[{_md(name)}]({school_href(r['school_id'])})",
+            "school": f"[{md_escape(name)}]({school_href(r['school_id'])})",
             "school_name": name, "region": r.get("region_name"), "type": type_label(r.get("school_type"), lang),
             "score": _float(r["score"]), "level": fw.level_name(int(r["level"])), "note": note,
             "percentile": _float(r.get("percentile")), "peer_size": _int(r.get("peer_size")),
@@ -525,16 +518,12 @@ def ranking_grid(fw, rows: list[dict], lang: str, grid_id: str, school_href) -> 
     options = {"animateRows": False, "tooltipShowDelay": 300, "domLayout": "autoHeight",
                "enableCellTextSelection": True, "suppressColumnVirtualisation": True}
     if lang != "en":
-        options["localeText"] = _GRID_ZH
+        options["localeText"] = GRID_ZH
     return dag.AgGrid(id=grid_id, rowData=data, columnDefs=cols, getRowId="params.data.school_id",
                       defaultColDef={"sortable": True, "resizable": True, "floatingFilter": True,
                                      "suppressHeaderMenuButton": True, "wrapHeaderText": True,
                                      "autoHeaderHeight": True},
                       dashGridOptions=options, className="mat-grid", style={"width": "100%"})
-
-
-def _md(text: str) -> str:
-    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!|<>" else c for c in str(text))
 
 
 def _float(v):

@@ -86,6 +86,9 @@ register({
     "rv.alerts": ("本周告警变化", "Alerts opened and closed this week"),
     "rv.alerts.rule": ("告警 = 某处指标为红色；与上周相比：新增、解除、持续。",
                        "An alert is a red indicator at a place; against last week: opened, closed, continuing."),
+    "rv.alerts.more": ("页面列出前 {shown} 条（新增、解除在前），共 {n} 条：完整列表见 CSV、Excel 与 PDF。",
+                       "The page lists the first {shown} (opened and closed first) of {n}: the CSV, Excel and PDF "
+                       "hold them all."),
     "rv.alerts.none": ("本周与上周均无告警。", "No alerts this week or last week."),
     "rv.alerts.counts": ("新增 {opened} · 解除 {closed} · 持续 {continuing}",
                          "opened {opened} · closed {closed} · continuing {continuing}"),
@@ -370,6 +373,9 @@ def changes_block(review, domain_names: dict, lang: str, min_n: int, rel_pct: fl
     return _section(t("rv.changed", lang), body, "review-changed")
 
 
+ALERT_ROWS = 60     # alert rows drawn on the page (the exports carry every one)
+
+
 def alerts_block(review, indicators: dict, domain_names: dict, review_href, lang: str, min_n: int,
                  csv=None) -> dbc.Card:
     counts = {s: sum(1 for a in review.alerts if a.state == s) for s in ("opened", "closed", "continuing")}
@@ -377,7 +383,12 @@ def alerts_block(review, indicators: dict, domain_names: dict, review_href, lang
         body = html.Div(t("rv.alerts.none", lang), className="text-muted small", id="review-alerts-empty")
     else:
         rows = []
-        for change in review.alerts:
+        # What changed first (opened, closed), then what continues; at most ALERT_ROWS on the page (a whole
+        # association can carry hundreds: the page stays readable, and quick to draw), all of them in the CSV,
+        # the Excel sheet and the PDF.
+        order = {"opened": 0, "closed": 1, "continuing": 2}
+        ranked = sorted(review.alerts, key=lambda c: order.get(c.state, 3))
+        for change in ranked[:ALERT_ROWS]:
             a = change.alert
             ind = indicators[a.indicator_id]
             where = a.name or t(f"level.{a.level}", lang)
@@ -401,8 +412,11 @@ def alerts_block(review, indicators: dict, domain_names: dict, review_href, lang
                           html.Tbody(rows)], size="sm", responsive=True, hover=True, className="review-table mb-0",
                          id="review-alerts-table")
     subtitle = t("rv.alerts.counts", lang, **counts)
+    more = len(review.alerts) - ALERT_ROWS
+    note = [html.Div(t("rv.alerts.more", lang, shown=ALERT_ROWS, n=len(review.alerts)),
+                     className="small text-muted mt-1", id="review-alerts-more")] if more > 0 else []
     return _section(t("rv.alerts", lang),
-                    [html.Div(t("rv.alerts.rule", lang), className="small text-muted mb-1"), body],
+                    [html.Div(t("rv.alerts.rule", lang), className="small text-muted mb-1"), body, *note],
                     "review-alerts", csv, subtitle)
 
 

@@ -375,7 +375,7 @@ def render_intensity(params):
         body.append(html.Div([
             view.subtitle(t("energy.rank.title", lang, name=ind.name(lang))),
             html.Div(view.graph(figure, f"energy-rank-{what}-graph"), className="energy-rank-scroll"),
-            view.ranking_table(rows, ind.unit, lang, f"energy-rank-{what}"),
+            view.ranking_grid(rows, ind.unit, lang, f"energy-rank-{what}"),
         ], className="mb-3"))
     if not body:
         return view.section(title, view.empty(t("energy.breakdown.none", lang)), "energy-intensity-card")

@@ -90,10 +90,16 @@ def test_association_level_finds_spike_leak_and_gap(cockpit, raw):
     assert checked >= 12
     assert cockpit.find_element("#energy-rank-per_area")   # ranking of schools at association level
     if _small_peer_groups(raw):   # no median, no P25–P75; the status against each school's own last year
-        rows = cockpit.driver.find_elements(By.CSS_SELECTOR, "#energy-rank-per_area tr[data-school]")
-        assert rows and all(r.find_elements(By.TAG_NAME, "td")[3].text == "—" for r in rows)
-        assert all(r.find_elements(By.TAG_NAME, "td")[4].text == "—" for r in rows)
-        assert {r.get_attribute("data-basis") for r in rows} <= {"last_year", ""}
+        # the ranking is an AG Grid: its rows as the grid holds them (every school, not only those drawn)
+        rows = cockpit.driver.execute_script(
+            "const out = []; dash_ag_grid.getApi('energy-rank-per_area').forEachNode(n => out.push(n.data));"
+            "return out;")
+        assert rows and {r["school_id"] for r in rows} <= set(raw("dim_school").school_id)
+        assert all(r["median"] is None and r["iqr"] == "—" for r in rows)
+        assert {r["basis"] for r in rows} <= {"last_year", ""}
+        drawn = cockpit.driver.find_elements(By.CSS_SELECTOR, "#energy-rank-per_area .ag-center-cols-container "
+                                                              ".ag-row [col-id='median']")
+        assert drawn and all(c.text == "—" for c in drawn)
     shots(cockpit, "energy-association")
     assert_no_console_errors(cockpit)
 

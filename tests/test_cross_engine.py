@@ -4,7 +4,9 @@ every indicator's value, status and n equal to DuckDB's — for one place of eve
 
 Each server gets a fresh database (created here on the URL's server, dropped afterwards); both are built at once.
 In a COCKPIT_TEST_ENGINE run the session's own server database already holds the same demo and is compared
-directly; the other server is left to the DuckDB run (.ci/run runs that with both URLs set).
+directly; the other server is skipped there. .ci/run compares each server in its own engine run (and leaves this
+test out of its DuckDB run, which would only build the same databases again); bin/test with both URLs set and no
+COCKPIT_TEST_ENGINE compares both from DuckDB.
 """
 from __future__ import annotations
 
