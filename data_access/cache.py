@@ -59,16 +59,22 @@ def memoize(timeout: int | None = None):
         def compute(*args, **kwargs):
             # Only runs on a cache miss: at DEBUG level the log shows which worker computed what.
             logger.debug("cache miss: %s.%s", fn.__module__, fn.__qualname__)
-            return fn(*args, **kwargs)
+            return (fn(*args, **kwargs),)
 
-        # cache_none: "no data" is an answer too, and must not send every request back to the warehouse
-        memoized = cache.memoize(timeout=timeout, make_name=_with_data_version, cache_none=True)(compute)
+        # Results are stored boxed in a 1-tuple, so that a stored answer is never None: "no data" (None) is an
+        # answer too and is cached like any other, while a None from the store always means "not there".
+        # (flask-caching's cache_none=True instead asks has() after a None get(): when another worker stores the
+        # key between the two calls, the caller got None for a DataFrame — seen with two workers on Redis.)
+        memoized = cache.memoize(timeout=timeout, make_name=_with_data_version, cache_none=False)(compute)
 
         def wrapper(*args, **kwargs):
             ensure_cache()
             if not _query_cache_on():
                 return _per_request(fn, args, kwargs)
-            return memoized(*args, **kwargs)
+            boxed = memoized(*args, **kwargs)
+            if not (isinstance(boxed, tuple) and len(boxed) == 1):   # an entry of another version: recompute
+                boxed = compute(*args, **kwargs)
+            return boxed[0]
 
         wrapper.__name__ = fn.__name__
         wrapper.__qualname__ = fn.__qualname__
@@ -128,7 +134,7 @@ def _with_data_version(name: str) -> str:
     # worker that has not yet seen the new file could store old results right after the clear.
     from .engine import data_version
 
-    return f"{name}@{data_version()}"
+    return f"{name}@{data_version()}#b"     # b: boxed values (see memoize)
 
 
 # --- direct use of the shared store (snapshots, locks, counters) ----------------------------------------------
