@@ -20,7 +20,7 @@ from components.export import Report, csv_link, export_bar, register_report, saf
 from components.format import fmt_datetime
 from components.i18n import t
 from components.links import href
-from components.page import guarded, lang_of
+from components.page import cached_view, guarded, lang_of
 from data_access import notes, registry, review
 from data_access.config import get_config
 from data_access.dims import scope_nav
@@ -128,14 +128,22 @@ def _place_names(items, lang: str) -> dict:
 @callback(Output(ids.CONTENT, "children"), Input(ids.REQUEST, "data"))
 @guarded
 def render(params):
-    cfg, req, week = _request(params)
-    scope, lang, min_n = req.scope, req.lang, cfg.min_group_size
-    data = review.build(scope, week, cfg.today(), lang)
-    items = notes.items_for(scope, str(week), week.end)
+    _cfg, req, week = _request(params)
+    items = notes.items_for(req.scope, str(week), week.end)
     counts: dict[str, int] = {}
     for item in items:
         if item.indicator_id:
             counts[item.indicator_id] = counts.get(item.indicator_id, 0) + 1
+    # the notes per indicator (the pencils' badges) are an argument of the cached view: a new note is a new view
+    return _review(params, sorted(counts.items()))
+
+
+@cached_view
+def _review(params, note_counts):
+    cfg, req, week = _request(params)
+    scope, lang, min_n = req.scope, req.lang, cfg.min_group_size
+    counts = dict(note_counts)
+    data = review.build(scope, week, cfg.today(), lang)
     nav = scope_nav(scope, lang)
     crumbs = []
     for i, (_level, name, p) in enumerate(nav["ancestors"]):
