@@ -332,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     for call in calls:
         f = floor.get(call["key"])
         if f:
-            call.update(floor_s=f["floor_s"], statements=f["statements"], in_process_s=f["in_process_s"])
+            call.update(floor_s=f["floor_s"], statements=f["statements"], in_process_s=f["in_process_s"],
+                        sql_by_origin=f.get("sql_by_origin", []), areas=f.get("areas", {}),
+                        top_functions=f.get("top_functions", []))
 
     naive = None
     naive_pages = [p for p in pages if p in NAIVE_PAGES]
@@ -539,6 +541,23 @@ def markdown(r: dict) -> str:
         lines.append(f"| {c_['page']} · {c_['level']} | `{c_['outputs'][:60]}` | {ms(c_['warm_p50'])} | "
                      f"{ms(c_['warm_p95'])} | {ms(c_.get('uncached_p50'))} | {ms(c_.get('uncached_p95'))} | "
                      f"{ms(c_.get('floor_s'))} | {c_.get('statements', '—')} | {ratio} | {c_['bytes'] / 1024:.1f} |")
+    slow = sorted((c_ for c_ in r["callbacks"] if c_.get("uncached_p50") and c_.get("areas")
+                   and c_["uncached_p50"] > TARGETS["uncached_p50_ms"] / 1000), key=lambda c_: -c_["uncached_p50"])
+    if slow:
+        lines += ["", "## Where the uncached time goes", "",
+                  f"Every callback over the uncached target ({TARGETS['uncached_p50_ms']} ms), profiled by "
+                  "`bench.floor` in one process without the query cache: the SQL floor split by the data_access "
+                  "function that sends it (the three largest), and one request under cProfile with its own time "
+                  "summed by where the code lives (driver = the warehouse driver and SQLAlchemy, waiting on the "
+                  "engine included; pandas = pandas/numpy/pyarrow; dash = Dash, Flask and JSON; cockpit = this "
+                  "repository's code).", "",
+                  "| callback | uncached p50 | SQL floor | largest SQL (data_access function: ms, statements) | "
+                  "profile: own time by area, ms |", "|---|---|---|---|---|"]
+        for c_ in slow:
+            top = "; ".join(f"{o['origin']}: {o['s'] * 1000:.0f} ({o['statements']})" for o in c_["sql_by_origin"][:3])
+            areas = ", ".join(f"{k} {v * 1000:.0f}" for k, v in c_["areas"].items() if v >= 0.005)
+            lines.append(f"| {c_['page']} · {c_['level']} `{c_['outputs'][:28]}` | {ms(c_['uncached_p50'])} | "
+                         f"{ms(c_.get('floor_s'))} | {top or '—'} | {areas or '—'} |")
     n = r.get("naive")
     if n:
         lines += ["", "## The naive baseline (not the cockpit)", "",

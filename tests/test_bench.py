@@ -14,6 +14,7 @@ import pytest
 from .conftest import WAREHOUSE
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA_ACCESS_MODULES = {p.stem for p in (ROOT / "data_access").glob("*.py")}
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,6 +50,13 @@ def test_quick_benchmark_measures_every_phase(tmp_path):
         assert call["statements"] > 0 and call["floor_s"] > 0
         assert call["uncached_p50"] > call["warm_p50"]
         assert call["bytes"] > 1000
+        # the profile: the floor split by the data_access function sending the SQL adds up to the floor, and the
+        # cProfile'd request spent time in the driver and in the cockpit's own code
+        origins = call["sql_by_origin"]
+        assert origins and all(o["origin"].split(".")[0] in DATA_ACCESS_MODULES for o in origins), origins
+        assert sum(o["statements"] for o in origins) == call["statements"]
+        assert sum(o["s"] for o in origins) == pytest.approx(call["floor_s"])
+        assert call["areas"].get("driver", 0) > 0 and call["areas"].get("cockpit", 0) > 0, call["areas"]
 
     checks = result["checks"]
     for name in ("warm_p50", "warm_p95", "uncached_p50", "floor_ratio", "figure_kb", "render_first", "render_warm",
@@ -57,4 +65,6 @@ def test_quick_benchmark_measures_every_phase(tmp_path):
     assert all(m > 0 for m in result["rss_mb"]["warm"] + result["rss_mb"]["uncached"])
     text = (out / "quick.md").read_text(encoding="utf-8")
     assert "## Targets" in text and "overview · school" in text and "naive baseline" in text
+    if any(c.get("uncached_p50", 0) > 0.3 for c in calls):
+        assert "## Where the uncached time goes" in text
     assert len(list((work / "screenshots").glob("*.png"))) == 2
