@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,6 +18,7 @@ from dash import dcc, html
 from .export import Section, change_decimals_of, change_unit, change_value
 from .export import result_cell as cell_value
 from .format import STATUS_SHAPES, fmt_change, fmt_datetime, fmt_level, fmt_value, status_label, truncate
+from .grid import GRID_ZH, STATUS_CELL_CLASS, md_escape
 from .i18n import pick, register, t
 from .theme import ACCENT, STATUS_COLORS, template
 from .tiles import status_badge
@@ -86,9 +88,6 @@ register({
     "rv.alerts": ("本周告警变化", "Alerts opened and closed this week"),
     "rv.alerts.rule": ("告警 = 某处指标为红色；与上周相比：新增、解除、持续。",
                        "An alert is a red indicator at a place; against last week: opened, closed, continuing."),
-    "rv.alerts.more": ("页面列出前 {shown} 条（新增、解除在前），共 {n} 条：完整列表见 CSV、Excel 与 PDF。",
-                       "The page lists the first {shown} (opened and closed first) of {n}: the CSV, Excel and PDF "
-                       "hold them all."),
     "rv.alerts.none": ("本周与上周均无告警。", "No alerts this week or last week."),
     "rv.alerts.counts": ("新增 {opened} · 解除 {closed} · 持续 {continuing}",
                          "opened {opened} · closed {closed} · continuing {continuing}"),
@@ -373,51 +372,74 @@ def changes_block(review, domain_names: dict, lang: str, min_n: int, rel_pct: fl
     return _section(t("rv.changed", lang), body, "review-changed")
 
 
-ALERT_ROWS = 60     # alert rows drawn on the page (the exports carry every one)
-
-
 def alerts_block(review, indicators: dict, domain_names: dict, review_href, lang: str, min_n: int,
                  csv=None) -> dbc.Card:
     counts = {s: sum(1 for a in review.alerts if a.state == s) for s in ("opened", "closed", "continuing")}
     if not review.alerts:
         body = html.Div(t("rv.alerts.none", lang), className="text-muted small", id="review-alerts-empty")
     else:
-        rows = []
-        # What changed first (opened, closed), then what continues; at most ALERT_ROWS on the page (a whole
-        # association can carry hundreds: the page stays readable, and quick to draw), all of them in the CSV,
-        # the Excel sheet and the PDF.
-        order = {"opened": 0, "closed": 1, "continuing": 2}
-        ranked = sorted(review.alerts, key=lambda c: order.get(c.state, 3))
-        for change in ranked[:ALERT_ROWS]:
-            a = change.alert
-            ind = indicators[a.indicator_id]
-            where = a.name or t(f"level.{a.level}", lang)
-            rows.append(html.Tr([
-                html.Td(html.Span(t(f"rv.state.{change.state}", lang),
-                                  className=f"review-state review-state-{change.state}")),
-                html.Td(domain_name(a.domain, domain_names, lang), className="text-muted"),
-                html.Td(ind.name(lang)),
-                html.Td(dcc.Link(where, href=review_href(a.params))),
-                html.Td(t(f"level.{a.level}", lang)),
-                html.Td(show_value(ind, change.before, lang, min_n), className="num"),
-                html.Td(show_value(ind, change.now, lang, min_n), className="num fw-semibold"),
-                html.Td(status_badge(change.now.status, lang, min_n, size="badge-sm") if change.now else "—"),
-            ], **{"data-indicator": a.indicator_id, "data-state": change.state, "data-key": a.key or ""}))
-        body = dbc.Table([html.Thead(html.Tr([html.Th(t("rv.col.state", lang)), html.Th(t("rv.col.domain", lang)),
-                                              html.Th(t("rv.col.indicator", lang)), html.Th(t("rv.col.where", lang)),
-                                              html.Th(t("rv.col.level", lang)),
-                                              html.Th(t("rv.col.before", lang), className="num"),
-                                              html.Th(t("rv.col.after", lang), className="num"),
-                                              html.Th(t("rv.col.status", lang))])),
-                          html.Tbody(rows)], size="sm", responsive=True, hover=True, className="review-table mb-0",
-                         id="review-alerts-table")
+        body = alerts_grid(review.alerts, indicators, domain_names, review_href, lang, min_n)
     subtitle = t("rv.alerts.counts", lang, **counts)
-    more = len(review.alerts) - ALERT_ROWS
-    note = [html.Div(t("rv.alerts.more", lang, shown=ALERT_ROWS, n=len(review.alerts)),
-                     className="small text-muted mt-1", id="review-alerts-more")] if more > 0 else []
-    return _section(t("rv.alerts", lang),
-                    [html.Div(t("rv.alerts.rule", lang), className="small text-muted mb-1"), body, *note],
-                    "review-alerts", csv, subtitle)
+    return _section(t("rv.alerts", lang), [html.Div(t("rv.alerts.rule", lang), className="small text-muted mb-1"),
+                                           body], "review-alerts", csv, subtitle)
+
+
+ALERT_STATES = ("opened", "closed", "continuing")
+
+
+def alerts_grid(alerts, indicators: dict, domain_names: dict, review_href, lang: str, min_n: int) -> dag.AgGrid:
+    """Every alert change of the week in an AG Grid: what changed first (opened, closed), then what continues;
+    sortable and filterable. One component however many alerts — a whole association carries hundreds, and
+    Dash's renderer draws an html.Table of 60 of them in ~3 s (bench/results). Values are the texts the page
+    shows (a suppressed figure stays "n < 10"): the grid receives no number the table would not show."""
+    order = {s: i for i, s in enumerate(ALERT_STATES)}
+    ranked = sorted(alerts, key=lambda c: order.get(c.state, len(order)))
+    data = []
+    for i, change in enumerate(ranked):
+        a = change.alert
+        ind = indicators[a.indicator_id]
+        where = a.name or t(f"level.{a.level}", lang)
+        status = change.now.status if change.now else None
+        data.append({
+            "row": str(i), "state": change.state, "state_order": order.get(change.state, len(order)),
+            "state_text": t(f"rv.state.{change.state}", lang), "domain": domain_name(a.domain, domain_names, lang),
+            "indicator": ind.name(lang), "indicator_id": a.indicator_id,
+            "where": f"[{md_escape(where)}]({review_href(a.params)})", "where_name": where,
+            "level": t(f"level.{a.level}", lang),
+            "before": show_value(ind, change.before, lang, min_n), "after": show_value(ind, change.now, lang, min_n),
+            "status": status or "",
+            "status_text": f"{STATUS_SHAPES.get(status, '?')} {status_label(status, lang, None, min_n)}"
+                           if status else "—",
+        })
+    text = {"filter": "agTextColumnFilter"}
+    cols = [
+        {"field": "state_text", "headerName": t("rv.col.state", lang), "width": 100, **text,
+         "cellClassRules": {f"review-state-{s}": f"params.data.state == '{s}'" for s in ALERT_STATES},
+         "comparator": {"function": "(a, b, nodeA, nodeB) => nodeA.data.state_order - nodeB.data.state_order"}},
+        {"field": "domain", "headerName": t("rv.col.domain", lang), "width": 110, "cellClass": "text-muted", **text},
+        {"field": "indicator", "headerName": t("rv.col.indicator", lang), "flex": 2, "minWidth": 180, **text},
+        {"field": "where", "headerName": t("rv.col.where", lang), "cellRenderer": "markdown", "flex": 2,
+         "minWidth": 180, "filterValueGetter": {"function": "params.data.where_name"}, "tooltipField": "where_name",
+         "comparator": {"function": "(a, b, nodeA, nodeB) => "
+                                    "nodeA.data.where_name.localeCompare(nodeB.data.where_name)"}, **text},
+        {"field": "level", "headerName": t("rv.col.level", lang), "width": 90, **text},
+        {"field": "before", "headerName": t("rv.col.before", lang), "type": "rightAligned", "width": 150,
+         "sortable": False},
+        {"field": "after", "headerName": t("rv.col.after", lang), "type": "rightAligned", "width": 150,
+         "cellClass": "fw-semibold", "sortable": False},
+        {"field": "status_text", "headerName": t("rv.col.status", lang), "width": 100,
+         "cellClassRules": STATUS_CELL_CLASS, **text},
+    ]
+    options = {"animateRows": False, "tooltipShowDelay": 300, "enableCellTextSelection": True,
+               "suppressColumnVirtualisation": True}
+    if lang != "en":
+        options["localeText"] = GRID_ZH
+    header = 100 if len(data) > 10 else 58      # the filter row only where there is something to filter
+    return dag.AgGrid(id="review-alerts-table", rowData=data, columnDefs=cols, getRowId="params.data.row",
+                      defaultColDef={"sortable": True, "resizable": True, "floatingFilter": len(data) > 10,
+                                     "suppressHeaderMenuButton": True},
+                      dashGridOptions=options, className="review-grid",
+                      style={"width": "100%", "height": f"{min(520, header + 42 * len(data))}px"})
 
 
 def trend_figure(ind, points, this_week_start: dt.date, lang: str, min_n: int, height: int = 200,

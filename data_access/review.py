@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import calendar, meta, overview, registry
+from .cache import memoize
 from .config import get_config
 from .errors import InputError
 from .period import Period
@@ -183,6 +184,7 @@ def _label_of_week(days: pd.DataFrame, week: IsoWeek) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["school_id", "teaching_week", "term"])
 
 
+@memoize()
 def term_week(scope: Scope, week: IsoWeek) -> TermWeek | None:
     """The scope's teaching week for an ISO week, with the same teaching week of the previous term; None when
     the week is no teaching week for any school of the scope (a vacation)."""
@@ -230,7 +232,9 @@ def teaching_week_options(scope: Scope, today: dt.date) -> list[tuple[int, IsoWe
     return sorted(weeks, key=lambda x: x[1], reverse=True)
 
 
+@memoize()
 def _begun_weeks(scope: Scope, today: dt.date) -> list[tuple[int, IsoWeek]]:
+    # memoized: the week picker asks on every visit, and labelling 100 schools' calendars costs ~100 ms
     yesterday = today - dt.timedelta(days=1)
     days = teaching_days(scope, yesterday - dt.timedelta(days=CALENDAR_LOOKBACK_DAYS), yesterday)
     if days.empty:

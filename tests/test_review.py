@@ -665,3 +665,31 @@ def test_due_on_the_weeks_last_day_is_not_overdue(app_db):
     thursday = notes.add_item(s, "2026-W46", "action", "周四到期", owner="科长", due_on="2026-11-12")
     items = {i.item_id: i for i in notes.items_for(s, "2026-W46", W46.end, today=THURSDAY)}
     assert items[wednesday].overdue and not items[thursday].overdue and not items[saturday].overdue
+
+
+def _find(component, cid):
+    if isinstance(component, (list, tuple)):
+        return next((f for f in (_find(c, cid) for c in component) if f is not None), None)
+    if getattr(component, "id", None) == cid:
+        return component
+    children = getattr(component, "children", None)
+    return None if children is None else _find(children, cid)
+
+
+@pytest.mark.parametrize("params", [{}, {"school": "SH-U01"}])
+def test_every_alert_change_is_in_the_grid(page, params):
+    """The alert changes are an AG Grid with every one of them (no cap: one component however many), what
+    changed first; each row's place links to that place's review for the same week."""
+    grid = _find(page.render({**params, "week": "2026-W46"}), "review-alerts-table")
+    assert grid is not None and type(grid).__name__ == "AgGrid"
+    data = review.build(scope(**params), W46, TODAY)
+    rows = grid.rowData
+    assert len(rows) == len(data.alerts) > 0
+    assert Counter(r["state"] for r in rows) == Counter(c.state for c in data.alerts)
+    order = [r["state"] for r in rows]
+    assert order == sorted(order, key=["opened", "closed", "continuing"].index)
+    assert Counter((r["indicator_id"], r["state"]) for r in rows) == \
+        Counter((c.alert.indicator_id, c.state) for c in data.alerts)
+    assert Counter(c.alert.name for c in data.alerts if c.alert.name) <= Counter(r["where_name"] for r in rows)
+    for r in rows:
+        assert r["where"].startswith("[") and "](/review?" in r["where"] and "week=2026-W46" in r["where"]
