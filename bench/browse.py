@@ -2,8 +2,9 @@
 time it until it is fully rendered, and record every callback request the page made, so that the timing phase
 replays exactly what a browser sends.
 
-"Fully rendered" = no Dash callback request in flight, no component marked as loading, every plotly graph on the
-page drawn (it has its SVG), and all of that still true 400 ms later (a chained callback would have started by
+"Fully rendered" = no Dash callback request in flight, no component marked as loading, every graph's code loaded
+(dcc.Graph arrives lazily: a pending placeholder counts as not drawn) and every plotly graph on the page drawn (it
+has its SVG), and all of that still true 400 ms later (a chained callback would have started by
 then). The time is from the navigation's start to the first moment of that quiet state.
 """
 from __future__ import annotations
@@ -22,6 +23,10 @@ READY_JS = """() => {
   const content = document.getElementById('_pages_content');
   if (!content || !content.children.length) return false;
   if (document.querySelector('[data-dash-is-loading="true"]')) return false;
+  // dcc.Graph is loaded lazily: until its code has arrived it is a pending placeholder, not yet a plotly graph
+  if (document.querySelector('.dash-graph--pending')) return false;
+  const holders = [...document.querySelectorAll('.dash-graph')];
+  if (!holders.every(h => h.classList.contains('js-plotly-plot') || h.querySelector('.js-plotly-plot'))) return false;
   const graphs = [...document.querySelectorAll('.js-plotly-plot')];
   return graphs.every(g => g._fullLayout && g.querySelector('.main-svg'));
 }"""
