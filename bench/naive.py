@@ -54,6 +54,7 @@ def rss_mb() -> tuple[float, float]:
 
 def load(url: str) -> dict[str, pd.DataFrame]:
     import duckdb
+    import sqlalchemy as sa
 
     from pandas.api.types import union_categoricals
 
@@ -62,7 +63,7 @@ def load(url: str) -> dict[str, pd.DataFrame]:
     frames = {}
     for table in TABLES:
         # in chunks, ids as categories: what a careful tutorial does to fit 100 M rows in memory at all
-        result = con.execute(f"SELECT * FROM {table}")
+        result = con.execute(str(sa.select(sa.text("*")).select_from(sa.table(table))))
         chunks = []
         while True:
             chunk = result.fetch_df_chunk(50)

@@ -22,8 +22,8 @@ from data_access.errors import InputError
 from .format import fmt_compact, fmt_number, fmt_value
 from .i18n import register, t
 from .links import href
+from .grid import STATUS_CELL_CLASS, grid_options, md_link, status_text
 from .theme import ACCENT, NEUTRAL, SERIES_COLORS, STATUS_COLORS, TEMPLATES
-from .grid import GRID_ZH, STATUS_CELL_CLASS, md_escape, status_text
 from .tiles import kpi_tile, status_badge
 
 logger = logging.getLogger(__name__)
@@ -537,7 +537,7 @@ def ranking_grid(rows: list[dict], unit: str, lang: str, grid_id: str) -> dag.Ag
         last = r["last_year"] if r["last_year"] is not None and not math.isnan(r["last_year"]) else None
         median = r["peer_median"] if r["peer_median"] is not None and not math.isnan(r["peer_median"]) else None
         data.append({
-            "school_id": r["school_id"], "school": f"[{md_escape(r['name'])}]({r['href']})", "school_name": r["name"],
+            "school_id": r["school_id"], "school": md_link(r["name"], r["href"]), "school_name": r["name"],
             "type": t(f"energy.stype.{r['type']}", lang), "value": r["value"], "median": median, "iqr": iqr or "—",
             "last_year": last, "status": r["status"], "status_text": status_text(r["status"], lang),
             "basis": r.get("basis") or "",
@@ -559,14 +559,10 @@ def ranking_grid(rows: list[dict], unit: str, lang: str, grid_id: str) -> dag.Ag
          "filter": "agTextColumnFilter"},
         {"field": "basis_text", "headerName": "", "width": 130, "cellClass": "text-muted small"},
     ]
-    options = {"animateRows": False, "tooltipShowDelay": 300, "enableCellTextSelection": True,
-               "suppressColumnVirtualisation": True}
-    if lang != "en":
-        options["localeText"] = GRID_ZH
     return dag.AgGrid(id=grid_id, rowData=data, columnDefs=cols, getRowId="params.data.school_id",
                       defaultColDef={"sortable": True, "resizable": True, "floatingFilter": True,
                                      "suppressHeaderMenuButton": True},
-                      dashGridOptions=options, className="energy-grid",
+                      dashGridOptions=grid_options(lang), className="energy-grid",
                       style={"width": "100%", "height": f"{min(560, 100 + 42 * max(1, len(data)))}px"})
 
 

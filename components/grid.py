@@ -23,9 +23,24 @@ def md_escape(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_{}[]()#+-.!|<>" else c for c in str(text))
 
 
-def status_text(status: str, lang: str) -> str:
+def md_link(text: str, href: str) -> str:
+    """A link cell for the grid's Markdown renderer."""
+    return f"[{md_escape(text)}]({href})"
+
+
+def status_text(status: str, lang: str, min_n: int = 10) -> str:
     """A status as its shape and label ("■ 红"), for a grid cell coloured by ``STATUS_CELL_CLASS``."""
-    return f"{STATUS_SHAPES.get(status, '?')} {status_label(status, lang, None, 10)}"
+    return f"{STATUS_SHAPES.get(status, '?')} {status_label(status, lang, None, min_n)}"
+
+
+def grid_options(lang: str, **extra) -> dict:
+    """The options every cockpit grid shares (no row animation, tooltips, selectable text, every column drawn),
+    with AG Grid's own words in Chinese unless the page is in English."""
+    options = {"animateRows": False, "tooltipShowDelay": 300, "enableCellTextSelection": True,
+               "suppressColumnVirtualisation": True, **extra}
+    if lang != "en":
+        options["localeText"] = GRID_ZH
+    return options
 
 
 # cellClassRules colouring a status cell by the row's status (cockpit.css .grid-status-*)

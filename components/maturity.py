@@ -18,7 +18,7 @@ from data_access.engine import WarehouseUnavailable
 from data_access.errors import InputError
 
 from .format import fmt_datetime, fmt_number, fmt_value
-from .grid import GRID_ZH, md_escape
+from .grid import grid_options, md_link
 from .i18n import pick, register, t
 from .messages import input_error, internal_error, warehouse_banner
 from .theme import ACCENT, NEUTRAL, SERIES_COLORS, template
@@ -148,8 +148,6 @@ register({
     "mat.type.k12": ("中小学", "K12 school"),
     "mat.none": ("本范围内没有学校。", "No school in this scope."),
 })
-
-# AG Grid's own words, in Chinese (community features only).
 
 _FMT1 = {"function": "params.value == null ? '—' : d3.format(',.1f')(params.value)"}
 _FMT_SIGNED = {"function": "params.value == null ? '—' : Math.abs(params.value) < 0.05 ? '±0.0' : "
@@ -477,7 +475,7 @@ def ranking_grid(fw, rows: list[dict], lang: str, grid_id: str, school_href) -> 
                   dim=fw.dimension(capped).name(lang)) if capped and not _missing(capped) else "")
         item = {
             "school_id": r["school_id"], "rank": int(r["rank"]),
-            "school": f"[{md_escape(name)}]({school_href(r['school_id'])})",
+            "school": md_link(name, school_href(r["school_id"])),
             "school_name": name, "region": r.get("region_name"), "type": type_label(r.get("school_type"), lang),
             "score": _float(r["score"]), "level": fw.level_name(int(r["level"])), "note": note,
             "percentile": _float(r.get("percentile")), "peer_size": _int(r.get("peer_size")),
@@ -515,15 +513,12 @@ def ranking_grid(fw, rows: list[dict], lang: str, grid_id: str, school_href) -> 
          "filter": "agNumberColumnFilter", "width": 96},
         {"field": "note", "headerName": t("mat.col.level_note", lang), **text, "width": 250, "tooltipField": "note"},
     ]
-    options = {"animateRows": False, "tooltipShowDelay": 300, "domLayout": "autoHeight",
-               "enableCellTextSelection": True, "suppressColumnVirtualisation": True}
-    if lang != "en":
-        options["localeText"] = GRID_ZH
     return dag.AgGrid(id=grid_id, rowData=data, columnDefs=cols, getRowId="params.data.school_id",
                       defaultColDef={"sortable": True, "resizable": True, "floatingFilter": True,
                                      "suppressHeaderMenuButton": True, "wrapHeaderText": True,
                                      "autoHeaderHeight": True},
-                      dashGridOptions=options, className="mat-grid", style={"width": "100%"})
+                      dashGridOptions=grid_options(lang, domLayout="autoHeight"), className="mat-grid",
+                      style={"width": "100%"})
 
 
 def _float(v):

@@ -18,7 +18,7 @@ from dash import dcc, html
 from .export import Section, change_decimals_of, change_unit, change_value
 from .export import result_cell as cell_value
 from .format import STATUS_SHAPES, fmt_change, fmt_datetime, fmt_level, fmt_value, status_label, truncate
-from .grid import GRID_ZH, STATUS_CELL_CLASS, md_escape
+from .grid import STATUS_CELL_CLASS, grid_options, md_link, status_text
 from .i18n import pick, register, t
 from .theme import ACCENT, STATUS_COLORS, template
 from .tiles import status_badge
@@ -404,12 +404,11 @@ def alerts_grid(alerts, indicators: dict, domain_names: dict, review_href, lang:
             "row": str(i), "state": change.state, "state_order": order.get(change.state, len(order)),
             "state_text": t(f"rv.state.{change.state}", lang), "domain": domain_name(a.domain, domain_names, lang),
             "indicator": ind.name(lang), "indicator_id": a.indicator_id,
-            "where": f"[{md_escape(where)}]({review_href(a.params)})", "where_name": where,
+            "where": md_link(where, review_href(a.params)), "where_name": where,
             "level": t(f"level.{a.level}", lang),
             "before": show_value(ind, change.before, lang, min_n), "after": show_value(ind, change.now, lang, min_n),
             "status": status or "",
-            "status_text": f"{STATUS_SHAPES.get(status, '?')} {status_label(status, lang, None, min_n)}"
-                           if status else "—",
+            "status_text": status_text(status, lang, min_n) if status else "—",
         })
     text = {"filter": "agTextColumnFilter"}
     cols = [
@@ -430,15 +429,11 @@ def alerts_grid(alerts, indicators: dict, domain_names: dict, review_href, lang:
         {"field": "status_text", "headerName": t("rv.col.status", lang), "width": 100,
          "cellClassRules": STATUS_CELL_CLASS, **text},
     ]
-    options = {"animateRows": False, "tooltipShowDelay": 300, "enableCellTextSelection": True,
-               "suppressColumnVirtualisation": True}
-    if lang != "en":
-        options["localeText"] = GRID_ZH
     header = 100 if len(data) > 10 else 58      # the filter row only where there is something to filter
     return dag.AgGrid(id="review-alerts-table", rowData=data, columnDefs=cols, getRowId="params.data.row",
                       defaultColDef={"sortable": True, "resizable": True, "floatingFilter": len(data) > 10,
                                      "suppressHeaderMenuButton": True},
-                      dashGridOptions=options, className="review-grid",
+                      dashGridOptions=grid_options(lang), className="review-grid",
                       style={"width": "100%", "height": f"{min(520, header + 42 * len(data))}px"})
 
 

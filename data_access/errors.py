@@ -20,3 +20,8 @@ class ScopeDenied(InputError):
     """The requested scope lies outside what the caller may see."""
 
     status = 403
+
+
+class AppDatabaseError(RuntimeError):
+    """The cockpit's own database (notes and action items) failed to store or read: the page says so, and
+    the log holds the driver's error (chained as ``__cause__``)."""

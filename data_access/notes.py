@@ -12,6 +12,7 @@ display name if any, else 匿名/anonymous: ``current_user_name`` is the one fun
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from . import appdb
-from .errors import InputError
+from .errors import AppDatabaseError, InputError
 from .scope import PARAMS, Scope
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,16 @@ def _check_week(week: str) -> str:
     return str(IsoWeek.parse(week))
 
 
+@contextlib.contextmanager
+def _transaction():
+    """A write transaction on the app database; a database failure surfaces as ``AppDatabaseError``."""
+    try:
+        with _engine().begin() as conn:
+            yield conn
+    except sa.exc.SQLAlchemyError as exc:
+        raise AppDatabaseError(f"app database: {type(exc).__name__}") from exc
+
+
 def add_item(scope: Scope, week: str, kind: str, text: str, *, indicator_id: str | None = None,
              owner: str | None = None, due_on=None, status: str = "open", who: str | None = None,
              now: dt.datetime | None = None) -> str:
@@ -210,7 +221,7 @@ def add_item(scope: Scope, week: str, kind: str, text: str, *, indicator_id: str
            "indicator_id": indicator_id or None, "week": week, "text": text, "owner": owner, "due_on": due_on,
            "status": status, "closed_week": week if status in CLOSED else None,
            "created_at": now, "created_by": who, "updated_at": now, "updated_by": who}
-    with _engine().begin() as conn:
+    with _transaction() as conn:
         conn.execute(review_item.insert().values(**row))
         conn.execute(review_item_event.insert().values(
             event_id=_event_id(), item_id=item_id, changed_at=now, changed_by=who, action="create", week=week,
@@ -227,8 +238,7 @@ def update_item(item_id: str, week: str, *, scope: Scope | None = None, status: 
     (never earlier than the item's own week); reopening clears it. With ``scope``, an item outside it is refused.
     Returns False when nothing changed."""
     week = _check_week(week)
-    engine = _engine()
-    with engine.begin() as conn:
+    with _transaction() as conn:
         row = conn.execute(sa.select(review_item).where(review_item.c.item_id == str(item_id))).mappings().first()
         if row is None:
             raise InputError("未找到该纪要或待办", "no such note or action item")

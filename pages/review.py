@@ -13,7 +13,6 @@ import logging
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
-from sqlalchemy.exc import SQLAlchemyError
 
 from components import review as view
 from components.export import Report, csv_link, export_bar, register_report, safe_name
@@ -24,7 +23,7 @@ from components.page import cached_view, guarded, lang_of
 from data_access import notes, registry, review
 from data_access.config import get_config
 from data_access.dims import scope_nav
-from data_access.errors import InputError
+from data_access.errors import AppDatabaseError, InputError
 from data_access.overview import DOMAIN_NAMES, place_name
 from data_access.request import parse_request
 from export import pdf_status
@@ -248,7 +247,7 @@ def save(clicks, kind, indicator_id, text, owner, due, params, version):
                        due_on=due)
     except InputError as exc:
         return _problem(exc.message(lang)), no_update, no_update
-    except SQLAlchemyError:
+    except AppDatabaseError:
         logger.exception("saving a review item failed")
         return _problem(t("rv.notes.db_error", lang), "danger"), no_update, no_update
     except Exception:  # never a traceback in the browser
@@ -271,7 +270,7 @@ def set_status(_values, params, version):
         changed = notes.update_item(trigger["index"], str(week), scope=req.scope, status=ctx.triggered[0]["value"])
     except InputError as exc:
         return _problem(exc.message(lang)), no_update
-    except SQLAlchemyError:
+    except AppDatabaseError:
         logger.exception("updating a review item failed")
         return _problem(t("rv.notes.db_error", lang), "danger"), no_update
     except Exception:  # never a traceback in the browser
