@@ -974,6 +974,7 @@ def test_loading_while_a_cockpit_server_answers_requests(tmp_path):
     base = f"http://127.0.0.1:{port}"
     auth = bearer()   # the server shares the session's app database (its accounts)
     csi_query = f"{base}/api/v1/indicators?ids=service.csi&school=SH-V01&from=2026-11-01&to=2026-11-15"
+    stop = None
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -1006,7 +1007,7 @@ def test_loading_while_a_cockpit_server_answers_requests(tmp_path):
                 answered.append(time.monotonic())
                 i += 1
 
-        threads = [threading.Thread(target=hammer) for _ in range(2)]
+        threads = [threading.Thread(target=hammer, daemon=True) for _ in range(2)]
         for th in threads:
             th.start()
         # A batch that changes what the API shows (300 poor ratings for SH-V01) and a big one that takes a while.
@@ -1045,6 +1046,9 @@ def test_loading_while_a_cockpit_server_answers_requests(tmp_path):
         assert loaded["fact_survey_response"]["batches"] == 2
         assert server.poll() is None
     finally:
+        # a failed assertion must stop the request threads too, or they outlive the test and pytest never exits
+        if stop is not None:
+            stop.set()
         server.terminate()
         try:
             server.wait(timeout=30)
