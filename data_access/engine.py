@@ -2,7 +2,9 @@
 
 DuckDB files are opened read-only so that several workers can share them. A loader replaces a DuckDB file
 atomically (writes a new file, then renames it over the old one); the engine notices the new file (inode and
-mtime) and reconnects, so pages show new data without a restart.
+mtime) and reconnects, so pages show new data without a restart. The read engine attaches the file to a database
+instance of its own (see ``_DuckDBInstance``): DuckDB's Python package would otherwise hand a new engine the
+instance still open on the replaced file.
 """
 from __future__ import annotations
 
@@ -82,6 +84,46 @@ def timeout_args(url: str, connect_s: int | None, statement_s: int | None) -> di
     return {k: v for k, v in args.items() if k not in u.query}
 
 
+class _DuckDBInstance:
+    """One DuckDB database instance of the engine's own, with the warehouse file attached (read-only) under the
+    catalog name ``warehouse``; every pooled connection is a cursor of it, so they share one buffer pool.
+
+    Why not ``duckdb.connect(path)``: the Python package caches instances by path, and a connect while any
+    connection to that path is still open returns the open instance, even when a loader has meanwhile renamed a
+    new file over the path. A request in flight on the old engine at the moment of a load would then pin the new
+    engine to the old data. A fresh in-memory instance that ATTACHes the path opens whatever file is there now.
+    The instance lives as long as a cursor of it does (an old engine's in-flight query finishes on the old file)."""
+
+    CATALOG = "warehouse"
+
+    def __init__(self, path: str, read_only: bool):
+        self._path, self._read_only = path, read_only
+        self._base = None
+        self._lock = threading.Lock()
+
+    def connect(self):
+        import duckdb
+        from duckdb_engine import ConnectionWrapper
+
+        with self._lock:   # cursor() registers the new connection with its parent: not thread-safe
+            if self._base is None:   # attached on first use, so a bad file fails the query, not the engine
+                base = duckdb.connect(":memory:")
+                mode = " (READ_ONLY)" if self._read_only else ""
+                try:
+                    base.execute(f"ATTACH '{_sql_literal(self._path)}' AS {self.CATALOG}{mode}")
+                except Exception:
+                    base.close()
+                    raise
+                self._base = base
+            cursor = self._base.cursor()
+        cursor.execute(f"USE {self.CATALOG}")
+        return ConnectionWrapper(cursor)
+
+
+def _sql_literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
 def make_engine(url: str, *, read_only: bool, statement_timeout_s: int | None = None) -> Engine:
     """Create an engine with the options each backend needs. On a server database connecting gives up after
     ``warehouse.connect_timeout_s``; ``statement_timeout_s`` (the cockpit's read engine passes the configured
@@ -94,7 +136,7 @@ def make_engine(url: str, *, read_only: bool, statement_timeout_s: int | None = 
         if read_only and path is not None:
             if not os.path.exists(path):
                 raise WarehouseUnavailable(f"DuckDB warehouse file not found: {path}")
-            kwargs["connect_args"] = {"read_only": True}
+            kwargs["creator"] = _DuckDBInstance(path, read_only=True).connect
     elif backend == "mysql":
         kwargs["pool_recycle"] = 3600
     timeouts = timeout_args(url, get_config().warehouse_connect_timeout_s, statement_timeout_s)

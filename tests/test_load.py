@@ -649,6 +649,30 @@ def test_a_completed_load_is_visible_through_the_query_cache(wh, tmp_path):
         assert "T-NEW" in set(org_tree().schools.school_id)   # no cache clear, no restart
 
 
+def test_a_query_in_flight_during_a_load_does_not_pin_the_old_file(wh, tmp_path):
+    """A request still holding a connection of the old engine when the load lands (DuckDB's Python package
+    would hand the next connect to that path the instance still open on the replaced file)."""
+    import sqlalchemy as sa
+    from data_access import engine
+
+    count = sa.text("SELECT count(*) FROM dim_school WHERE school_id = 'T-NEW'")
+    with use_warehouse(wh):
+        old = engine.warehouse_engine()
+        with old.connect() as in_flight:
+            assert in_flight.execute(count).scalar() == 0
+            row = dict(BASE["dim_school"], school_id="T-NEW")
+            assert run(wh, rows_file(tmp_path, "dim_school.csv", [row]), tmp=tmp_path).ok
+            engine._held.checked = -1e9   # as if the engine's periodic file check were due
+            new = engine.warehouse_engine()
+            assert new is not old
+            with new.connect() as conn:
+                assert conn.execute(count).scalar() == 1          # the new file, while the old one is open
+            assert in_flight.execute(count).scalar() == 0         # the request in flight finishes on the old file
+            assert in_flight.execute(sa.text("SELECT count(*) FROM main.dim_school")).scalar() > 0
+        with engine.warehouse_engine().connect() as conn:
+            assert conn.execute(count).scalar() == 1
+
+
 def test_on_a_server_database_the_cache_follows_meta_load(tmp_path):
     from data_access import engine
     from data_access.dims import org_tree
