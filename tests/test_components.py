@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from components.format import fmt_change, fmt_compact, fmt_datetime, fmt_value
 from components.links import href, params_from_search
 from components.tiles import kpi_tile
 from data_access import registry
 from data_access.registry import Result
+
+pytestmark = pytest.mark.engine_free   # no warehouse at all: one run of CI is enough
 
 
 def _text(component) -> str:

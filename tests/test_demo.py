@@ -12,6 +12,8 @@ import pytest
 
 from data_access import bulk, demo, schema
 
+pytestmark = pytest.mark.engine_free   # its own files and server URLs: one run of CI is enough
+
 END = dt.date(2026, 5, 20)   # a Wednesday in term time
 DAYS = 70                    # enough for 8 previous same weekdays before the spike day
 SEED = 3

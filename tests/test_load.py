@@ -32,6 +32,8 @@ from data_access.validate import LOADABLE_TABLES, SPECS
 from .conftest import END, TODAY, WAREHOUSE
 from .helpers import bearer, logged_in, use_warehouse
 
+pytestmark = pytest.mark.engine_free   # its own files and server URLs: one run of CI is enough
+
 PROJECT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 

@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 
 from data_access import schema
 
+pytestmark = pytest.mark.engine_free   # its own files and server URLs: one run of CI is enough
+
 ENGINES = [("duckdb", None), ("postgresql", "COCKPIT_TEST_PG_URL"), ("mysql", "COCKPIT_TEST_MYSQL_URL")]
 
 

@@ -18,6 +18,8 @@ from .browser import free_port
 from .conftest import WAREHOUSE
 from .helpers import bearer
 
+pytestmark = pytest.mark.engine_free   # its own files and server URLs: one run of CI is enough
+
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("COCKPIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 QUERY = "/api/v1/indicators?ids=dining.cold_chain,service.csi,energy.total_kgce&school=SH-U01"

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from data_access.sqlfuncs import date_of, isodow, ratio_sum, seconds_between
 
+pytestmark = pytest.mark.engine_free   # no warehouse at all: one run of CI is enough
+
 
 @pytest.mark.parametrize("url", ["duckdb:///:memory:", "sqlite:///:memory:"])
 def test_constructs(url):
