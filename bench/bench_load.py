@@ -1,8 +1,9 @@
 """Loader benchmark: a 5-million-row meter CSV into a DuckDB demo warehouse, rows/s and peak memory.
 
-    .venv/bin/python bench/bench_load.py [--rows 5000000] [--schools 12] [--work bench/work]
+    .venv/bin/python bench/bench_load.py [--rows 5000000] [--schools 12] [--work bench/work] [--url URL]
 
-Builds the demo warehouse (if missing), writes ``fact_meter_reading.csv`` for the demo's meters (hourly rows
+Builds the demo warehouse (if missing: a DuckDB file in the work folder, or with ``--url`` the demo in an empty
+PostgreSQL/MariaDB database), writes ``fact_meter_reading.csv`` for the demo's meters (hourly rows
 from 2024-01-01: partly replacing existing readings, partly new), then runs the loader as a subprocess twice
 (the second run replaces every row it loaded: the idempotent re-load) and samples its resident memory.
 """
@@ -15,10 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import psutil
+import sqlalchemy as sa
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
@@ -63,26 +64,32 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--schools", type=int, default=12)
     parser.add_argument("--work", default=str(PROJECT / "bench" / "work"))
+    parser.add_argument("--url", help="a PostgreSQL/MariaDB database to load into (the demo is built there when "
+                                      "it has no dim_meter); default: a DuckDB file in the work folder")
     args = parser.parse_args()
+    from data_access.engine import make_engine
+
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     wh = work / f"load-bench-{args.schools}.duckdb"
-    url = f"duckdb:///{wh}"
-    if not wh.exists():
+    url = args.url or f"duckdb:///{wh}"
+    engine = make_engine(url, read_only=False) if args.url else None
+    if (not wh.exists()) if engine is None else not sa.inspect(engine).has_table("dim_meter"):
         subprocess.run([sys.executable, "-m", "data_access.demo", "--url", url, "--schools", str(args.schools),
                         "--days", "400", "--end", "2026-11-15", "--quiet"], cwd=PROJECT, check=True,
                        env={**os.environ, "COCKPIT_TODAY": "2026-11-16"})
-    con = duckdb.connect(str(wh), read_only=True)
-    meters = [r[0] for r in con.execute("SELECT meter_id FROM dim_meter ORDER BY 1").fetchall()]
-    existing = con.execute("SELECT count(*) FROM fact_meter_reading").fetchone()[0]
-    con.close()
+    engine = engine or make_engine(url, read_only=True)
+    with engine.connect() as con:
+        meters = [r[0] for r in con.execute(sa.text("SELECT meter_id FROM dim_meter ORDER BY 1")).fetchall()]
+        existing = con.execute(sa.text("SELECT count(*) FROM fact_meter_reading")).scalar()
+    engine.dispose()
     csv_path = work / "in" / "fact_meter_reading.csv"
     csv_path.parent.mkdir(exist_ok=True)
     t0 = time.perf_counter()
     write_csv(csv_path, meters, args.rows)
     print(f"{args.rows:,} rows for {len(meters)} meters, {csv_path.stat().st_size / 1e6:,.0f} MB "
-          f"(written in {time.perf_counter() - t0:.1f} s); warehouse {wh.stat().st_size / 1e6:,.0f} MB, "
-          f"{existing:,} readings")
+          f"(written in {time.perf_counter() - t0:.1f} s); warehouse "
+          f"{f'{wh.stat().st_size / 1e6:,.0f} MB' if not args.url else engine.dialect.name}, {existing:,} readings")
     for label in ("first load", "same file again"):
         seconds, peak, out = run_loader(url, csv_path, work)
         print(f"{label}: {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, peak RSS {peak:,.0f} MB")
