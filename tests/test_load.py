@@ -671,8 +671,30 @@ def test_a_query_in_flight_during_a_load_does_not_pin_the_old_file(wh, tmp_path)
                 assert conn.execute(count).scalar() == 1          # the new file, while the old one is open
             assert in_flight.execute(count).scalar() == 0         # the request in flight finishes on the old file
             assert in_flight.execute(sa.text("SELECT count(*) FROM main.dim_school")).scalar() > 0
+            assert _open_copies(path_of(wh)) == ["old", "new"]
+        # The last connection of the disposed engine closed: the replaced file is closed at once (its disk space
+        # freed), not whenever the garbage collector runs.
+        assert _open_copies(path_of(wh)) == ["new"]
         with engine.warehouse_engine().connect() as conn:
             assert conn.execute(count).scalar() == 1
+
+
+def _open_copies(path: Path) -> list[str]:
+    """Which files at ``path`` this process holds open: "old" for a file renamed over since, "new" for the
+    current one (Linux: /proc/self/fd)."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc")
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target == str(path):
+            found.append("new")
+        elif target == f"{path} (deleted)":
+            found.append("old")
+    return sorted(found, reverse=True)
 
 
 def test_on_a_server_database_the_cache_follows_meta_load(tmp_path):
