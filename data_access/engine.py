@@ -99,7 +99,7 @@ class _DuckDBInstance:
     The engine does not pool (a cursor costs ~0.07 ms), so the instance knows how many connections are open:
     once the engine is disposed (``retire``), the instance closes as soon as the last of them does — an old
     engine's in-flight query finishes on the old file, and then the replaced file's space is freed, without
-    waiting for the garbage collector. A disposed engine used again attaches the path afresh."""
+    waiting for the garbage collector."""
 
     CATALOG = "warehouse"
 
@@ -147,10 +147,11 @@ class _DuckDBInstance:
                 self._close_base()
 
     def _close_base(self) -> None:
+        # A disposed engine used again (a request that took it just before a load) attaches the path afresh in
+        # connect(), and, still retired, closes that instance too once idle.
         if self._base is not None:
             self._base.close()
             self._base = None
-        self._retired = False   # a later connect (a disposed engine used again) starts a new instance
 
 
 @functools.cache

@@ -1163,3 +1163,22 @@ def test_loading_into_a_server_database(url, tmp_path):
     finally:
         schema.metadata.drop_all(eng)
         eng.dispose()
+
+
+def test_a_disposed_duckdb_engine_still_answers_and_keeps_no_file_open(tmp_path):
+    """A request may take the engine just before a load replaces it: used after dispose(), it still answers,
+    and holds the file only while a connection is open."""
+    import sqlalchemy as sa
+    from data_access.engine import make_engine
+
+    url = copy_warehouse(tmp_path / "wh")
+    eng = make_engine(url, read_only=True)
+    with eng.connect() as conn:
+        n = conn.execute(sa.text("SELECT count(*) FROM dim_school")).scalar()
+        eng.dispose()
+        assert _open_copies(path_of(url)) == ["new"]      # in use: stays open
+    assert _open_copies(path_of(url)) == []
+    for _ in range(2):
+        with eng.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM dim_school")).scalar() == n
+        assert _open_copies(path_of(url)) == []
