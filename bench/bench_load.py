@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--schools", type=int, default=12)
     parser.add_argument("--work", default=str(PROJECT / "bench" / "work"))
     parser.add_argument("--url", help="a PostgreSQL/MariaDB database to load into (the demo is built there when "
-                                      "it has no dim_meter); default: a DuckDB file in the work folder")
+                                      "it has none); default: a DuckDB file in the work folder")
     args = parser.parse_args()
     from data_access.engine import make_engine
 
@@ -73,23 +73,21 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     wh = work / f"load-bench-{args.schools}.duckdb"
     url = args.url or f"duckdb:///{wh}"
-    engine = make_engine(url, read_only=False) if args.url else None
-    if (not wh.exists()) if engine is None else not sa.inspect(engine).has_table("dim_meter"):
-        subprocess.run([sys.executable, "-m", "data_access.demo", "--url", url, "--schools", str(args.schools),
-                        "--days", "400", "--end", "2026-11-15", "--quiet"], cwd=PROJECT, check=True,
-                       env={**os.environ, "COCKPIT_TODAY": "2026-11-16"})
-    engine = engine or make_engine(url, read_only=True)
+    subprocess.run([sys.executable, "-m", "data_access.demo", "--url", url, "--schools", str(args.schools),
+                    "--days", "400", "--end", "2026-11-15", "--if-missing", "--quiet"], cwd=PROJECT, check=True,
+                   env={**os.environ, "COCKPIT_TODAY": "2026-11-16"})
+    engine = make_engine(url, read_only=True)
     with engine.connect() as con:
         meters = [r[0] for r in con.execute(sa.text("SELECT meter_id FROM dim_meter ORDER BY 1")).fetchall()]
         existing = con.execute(sa.text("SELECT count(*) FROM fact_meter_reading")).scalar()
     engine.dispose()
+    where = engine.dialect.name if args.url else f"{wh.stat().st_size / 1e6:,.0f} MB"
     csv_path = work / "in" / "fact_meter_reading.csv"
     csv_path.parent.mkdir(exist_ok=True)
     t0 = time.perf_counter()
     write_csv(csv_path, meters, args.rows)
     print(f"{args.rows:,} rows for {len(meters)} meters, {csv_path.stat().st_size / 1e6:,.0f} MB "
-          f"(written in {time.perf_counter() - t0:.1f} s); warehouse "
-          f"{f'{wh.stat().st_size / 1e6:,.0f} MB' if not args.url else engine.dialect.name}, {existing:,} readings")
+          f"(written in {time.perf_counter() - t0:.1f} s); warehouse {where}, {existing:,} readings")
     for label in ("first load", "same file again"):
         seconds, peak, out = run_loader(url, csv_path, work)
         print(f"{label}: {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, peak RSS {peak:,.0f} MB")

@@ -103,8 +103,8 @@ class _DuckDBInstance:
 
     CATALOG = "warehouse"
 
-    def __init__(self, path: str, read_only: bool):
-        self._path, self._read_only = path, read_only
+    def __init__(self, path: str):
+        self._path = path
         self._base = None
         self._open = 0
         self._retired = False
@@ -116,9 +116,8 @@ class _DuckDBInstance:
         with self._lock:   # cursor() registers the new connection with its parent: not thread-safe
             if self._base is None:   # attached on first use, so a bad file fails the query, not the engine
                 base = duckdb.connect(":memory:")
-                mode = " (READ_ONLY)" if self._read_only else ""
                 try:
-                    base.execute(f"ATTACH '{_sql_literal(self._path)}' AS {self.CATALOG}{mode}")
+                    base.execute(f"ATTACH '{_sql_literal(self._path)}' AS {self.CATALOG} (READ_ONLY)")
                 except Exception:
                     base.close()
                     raise
@@ -193,7 +192,7 @@ def make_engine(url: str, *, read_only: bool, statement_timeout_s: int | None = 
         if read_only and path is not None:
             if not os.path.exists(path):
                 raise WarehouseUnavailable(f"DuckDB warehouse file not found: {path}")
-            instance = _DuckDBInstance(path, read_only=True)
+            instance = _DuckDBInstance(path)
             kwargs.update(creator=instance.connect, poolclass=NullPool)
     elif backend == "mysql":
         kwargs["pool_recycle"] = 3600
